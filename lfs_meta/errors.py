@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix: printed as one line, never as a traceback."""
+
+    exit_code = 2
+
+
+class CheckFailed(UserError):
+    """Input was read but did not pass a check (an invalid index, drift, ...)."""
+
+    exit_code = 1

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["emulators"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+SEED_INDEX = (
+    '{"data/foo.vcf": {"remote_url": "s3://my-bucket/data/foo.vcf", "etag": "abc123etag", '
+    '"size": 12345678, "patient": "Patient/1234", "specimen": "Specimen/XYZ"}}'
+)
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A throwaway git repository with an identity, so commits work anywhere."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("config", "user.name", "Test"),
+        ("config", "user.email", "test@example.invalid"),
+        ("config", "commit.gpgsign", "false"),
+    ):
+        assert git(repo, *args).returncode == 0
+    return repo
+
+
+@pytest.fixture
+def write_index(tmp_path: Path) -> Callable[[str | bytes], Path]:
+    def write(content: str | bytes) -> Path:
+        path = tmp_path / ".lfs-meta" / "metadata.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """Environment for running the installed `lfs-meta` as a user would."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    assert shutil.which("lfs-meta", path=env["PATH"]), "lfs-meta is not installed in this venv"
+    return env

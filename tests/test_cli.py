@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED_INDEX, git
+from lfs_meta import __version__
+from lfs_meta.cli import main
+
+BIG = 2**60 + 7
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["lfs-meta", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"lfs-meta {__version__}\n"
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "validate" in out and "ls" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["ls", "--bogus"], "unrecognized arguments: --bogus"),
+        (["validate", "--staged", "x.json"], "FILE arguments or --staged, not both"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = int(str(exit_.code))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and words in err
+    assert err.startswith("lfs-meta")
+
+
+def test_ls_human_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "metadata.json"
+    data = json.loads(SEED_INDEX)
+    data["big/b.cram"] = {"remote_url": "gs://bkt/b.cram", "size": BIG}
+    path.write_text(json.dumps(data))
+    assert main(["ls", "--index", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{BIG:,}  big/b.cram  gs://bkt/b.cram",
+        f"{12345678:>{len(f'{BIG:,}')},}  data/foo.vcf  s3://my-bucket/data/foo.vcf",
+    ]
+    assert main(["ls", "--json", "--index", str(path)]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [item["path"] for item in listing] == ["big/b.cram", "data/foo.vcf"]
+    assert listing[0]["size"] == BIG
+    assert listing[1] == {"path": "data/foo.vcf", **data["data/foo.vcf"]}
+
+
+def test_ls_of_an_invalid_index_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "metadata.json"
+    path.write_text('{"a": {"remote_url": "s3://bkt/a", "size": -5}}')
+    assert main(["ls", "--index", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "/a/size: must be at least 0" in err and "lfs-meta validate" in err
+
+
+def test_ls_with_no_index_yet_is_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--json", "--index", str(tmp_path / "none.json")]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_commands_find_the_index_from_a_subdirectory(git_repo: Path, cli_env: dict[str, str]) -> None:
+    (git_repo / ".lfs-meta").mkdir()
+    (git_repo / ".lfs-meta" / "metadata.json").write_text('{"a": {"remote_url": "s3://bkt/a"}}')
+    sub = git_repo / "data" / "deep"
+    sub.mkdir(parents=True)
+    done = run(["validate"], sub, cli_env)
+    assert done.returncode == 1
+    assert done.stdout.startswith("../../.lfs-meta/metadata.json: /a: missing required field size")
+    done = run(["validate"], git_repo, cli_env)
+    assert done.stdout.startswith(".lfs-meta/metadata.json: /a:")
+
+
+def test_validate_without_an_index_says_where_it_looked(git_repo: Path, cli_env: dict[str, str]) -> None:
+    done = run(["validate"], git_repo, cli_env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "lfs-meta: error: .lfs-meta/metadata.json: no such file; "
+        "pass the index path (default .lfs-meta/metadata.json)\n"
+    )
+
+
+def test_validate_staged_reads_what_git_will_commit(git_repo: Path, cli_env: dict[str, str]) -> None:
+    index_file = git_repo / ".lfs-meta" / "metadata.json"
+    index_file.parent.mkdir()
+    index_file.write_text(SEED_INDEX)
+    assert git(git_repo, "add", ".lfs-meta/metadata.json").returncode == 0
+    index_file.write_text("{broken")
+    done = run(["validate", "--staged"], git_repo, cli_env)
+    assert (done.returncode, done.stdout) == (0, "1 file(s) valid\n")
+    assert git(git_repo, "add", ".lfs-meta/metadata.json").returncode == 0
+    done = run(["validate", "--staged"], git_repo, cli_env)
+    assert done.returncode == 1
+    assert done.stdout.startswith(".lfs-meta/metadata.json (staged):1:2: invalid JSON")
+
+
+def test_validate_staged_outside_git(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    done = run(["validate", "--staged"], tmp_path, cli_env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no staged .lfs-meta/metadata.json" in done.stderr
+
+
+CLOUD_SDKS = ("boto3", "botocore", "google.cloud", "google.auth", "azure", "git")
+
+
+def test_validate_and_ls_import_no_cloud_sdk(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.json"
+    path.write_text(SEED_INDEX)
+    probe = (
+        "import sys\n"
+        "from lfs_meta.cli import main\n"
+        f"codes = [main(['validate', {str(path)!r}]), main(['ls', '--index', {str(path)!r}])]\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {CLOUD_SDKS!r} or m in {CLOUD_SDKS!r})\n"
+        "print(codes, loaded, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "[0, 0] []"
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "lfs_meta", "--version"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, f"lfs-meta {__version__}\n")
