@@ -1,4 +1,5 @@
 """Every problem with a parsed index: the JSON Schema first, then what a schema cannot say."""
+
 from __future__ import annotations
 
 import difflib
@@ -62,12 +63,17 @@ def _schema_errors(data: Any) -> Iterator[jsonschema.ValidationError]:
 def _schema_problem(error: jsonschema.ValidationError) -> Problem:
     location = list(error.absolute_path)
     field = next((str(p) for p in reversed(location[1:]) if str(p) in _FIXES), None)
-    instance = error.instance
-    shown = f"a URL of {len(instance):,} characters" if field == "remote_url" and isinstance(instance, str) else describe(instance)
+    instance: Any = error.instance
+    shown = (
+        f"a URL of {len(instance):,} characters"
+        if field == "remote_url" and isinstance(instance, str)
+        else describe(instance)
+    )
     keyword = error.validator
+    value: Any = error.validator_value
     fix = _FIXES.get(field or "")
     if keyword == "type":
-        expected = error.validator_value
+        expected = value
         message = f"must be {_article(expected)}, not {shown}"
         if len(location) == 1:
             fix = 'write {"remote_url": ..., "size": ...}'
@@ -75,15 +81,17 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
             message = f"the index must be a JSON object keyed by path, not {shown}"
             fix = 'write {"data/file.vcf": {"remote_url": ..., "size": ...}}'
     elif keyword == "required":
-        missing = [name for name in error.validator_value if name not in instance]
+        missing = [name for name in value if name not in instance]
         message = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
         fix = "add the missing field"
     elif keyword == "additionalProperties":
-        return _unknown_fields(location, instance, error.schema["properties"])
+        schema_here: Any = error.schema
+        return _unknown_fields(location, instance, schema_here["properties"])
     elif keyword in ("minimum", "maximum"):
-        message = f"must be {'at least' if keyword == 'minimum' else 'at most'} {error.validator_value}, not {shown}"
+        bound = "at least" if keyword == "minimum" else "at most"
+        message = f"must be {bound} {value}, not {shown}"
     elif keyword in ("minLength", "maxLength"):
-        message = "must not be empty" if keyword == "minLength" else f"is longer than {error.validator_value} characters"
+        message = "must not be empty" if keyword == "minLength" else f"is longer than {value} characters"
     elif keyword == "pattern" and field in _PATTERN_MESSAGES:
         message = _PATTERN_MESSAGES[field].format(shown=shown, name=location[-1])
     else:
@@ -98,8 +106,16 @@ def _unknown_fields(location: list[Any], instance: Mapping[str, Any], known: Map
         close = difflib.get_close_matches(name, list(known), n=1)
         hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
     where = "checksums" if location and location[-1] == "checksums" else "entry"
-    fix = _FIXES["checksums"] if where == "checksums" else "fix the spelling, or move your own fields under 'extra'"
-    return Problem(f"unknown {where} field{'s' if len(unknown) > 1 else ''} {', '.join(hints)}", fix, pointer=json_pointer(location))
+    fix = (
+        _FIXES["checksums"]
+        if where == "checksums"
+        else "fix the spelling, or move your own fields under 'extra'"
+    )
+    return Problem(
+        f"unknown {where} field{'s' if len(unknown) > 1 else ''} {', '.join(hints)}",
+        fix,
+        pointer=json_pointer(location),
+    )
 
 
 def _article(type_name: Any) -> str:
@@ -116,10 +132,13 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
         if not problems:
             well_formed.append(path)
     for path, ancestor in paths.nesting_conflicts(well_formed):
-        yield path, Problem(
-            f"{ancestor!r} is tracked as a file, so {path!r} cannot be inside it",
-            "untrack one of the two",
-            pointer=json_pointer([path]),
+        yield (
+            path,
+            Problem(
+                f"{ancestor!r} is tracked as a file, so {path!r} cannot be inside it",
+                "untrack one of the two",
+                pointer=json_pointer([path]),
+            ),
         )
 
 
@@ -127,13 +146,23 @@ def _entry_problems(path: str, entry: Mapping[str, Any]) -> Iterator[Problem]:
     url = entry.get("remote_url")
     if isinstance(url, str) and url:
         for message, fix in urls.url_problems(url):
-            yield Problem(f"remote_url {urls.redact(url)!r} {message}", fix, pointer=json_pointer([path, "remote_url"]))
+            yield Problem(
+                f"remote_url {urls.redact(url)!r} {message}", fix, pointer=json_pointer([path, "remote_url"])
+            )
     size = entry.get("size")
     if isinstance(size, float) and size.is_integer():
-        yield Problem(f"size is written as {size!r}, with a fraction or exponent", _FIXES["size"], pointer=json_pointer([path, "size"]))
+        yield Problem(
+            f"size is written as {size!r}, with a fraction or exponent",
+            _FIXES["size"],
+            pointer=json_pointer([path, "size"]),
+        )
     stamp = entry.get("last_modified")
     if isinstance(stamp, str) and _RFC3339.match(stamp) and not _is_real_time(stamp):
-        yield Problem(f"{describe(stamp)} is not a real RFC 3339 time", _FIXES["last_modified"], pointer=json_pointer([path, "last_modified"]))
+        yield Problem(
+            f"{describe(stamp)} is not a real RFC 3339 time",
+            _FIXES["last_modified"],
+            pointer=json_pointer([path, "last_modified"]),
+        )
     extra = entry.get("extra")
     if isinstance(extra, dict):
         yield from reader.depth_problems(extra, (path, "extra"))

@@ -1,4 +1,5 @@
 """The `lfs-meta` command line: parsing in one place, one function per command."""
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Report every problem in each index file, one per line. "
         "Exit 0 when all are valid, 1 when any is not, 2 on a usage error.",
     )
-    validate.add_argument("files", nargs="*", type=Path, metavar="FILE", help="index files (default: this repository's)")
+    validate.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="index files (default: this repository's)"
+    )
     validate.add_argument(
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
     _add_json(validate)
 
-    ls = commands.add_parser("ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL.")
+    ls = commands.add_parser(
+        "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
+    )
     _add_index(ls)
     _add_json(ls)
     return parser

@@ -1,4 +1,5 @@
 """The one normalized record of a tracked remote object."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

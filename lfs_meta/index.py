@@ -1,4 +1,5 @@
 """The only reader and writer of .lfs-meta/metadata.json: validated, canonical, atomic, locked."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """`lfs-meta ls`: list the tracked entries."""
+
 from __future__ import annotations
 
 import json

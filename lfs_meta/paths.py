@@ -1,4 +1,5 @@
 """What an index key (a repo-relative path) may look like."""
+
 from __future__ import annotations
 
 import re

@@ -45,9 +45,7 @@ class Problem:
 
 def json_pointer(parts: Iterable[str | int]) -> str:
     """RFC 6901 pointer; '' is the whole document."""
-    return "".join(
-        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts
-    )
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
 def describe(value: Any) -> str:

@@ -1,4 +1,5 @@
 """Strict JSON reading: everything `json.loads` lets through silently, reported as problems."""
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,7 @@ def parse(raw: bytes, max_bytes: int = MAX_INDEX_BYTES) -> Parsed:
         return Parsed(None, [text])
     hooks = _Hooks()
     try:
-        data = json.loads(
-            text, object_pairs_hook=hooks.object_pairs, parse_constant=hooks.constant
-        )
+        data = json.loads(text, object_pairs_hook=hooks.object_pairs, parse_constant=hooks.constant)
     except json.JSONDecodeError as exc:
         return Parsed(None, [_syntax_problem(exc)])
     except RecursionError:
@@ -136,9 +135,9 @@ def walk(data: Any) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         path, value = stack.pop()
         yield path, value
         if isinstance(value, dict):
-            stack.extend((path + (k,), v) for k, v in reversed(value.items()))
+            stack.extend(((*path, k), v) for k, v in reversed(value.items()))
         elif isinstance(value, list):
-            stack.extend((path + (i,), v) for i, v in reversed(list(enumerate(value))))
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
 
 
 def depth_problems(data: Any, prefix: tuple[str | int, ...]) -> list[Problem]:
@@ -156,11 +155,11 @@ def _located_problems(data: Any, hooks: _Hooks) -> Iterator[Problem]:
                 yield Problem(
                     f"duplicate key {key!r} (JSON keeps only the last one)",
                     "merge the two into one",
-                    pointer=json_pointer(path + (key,)),
+                    pointer=json_pointer((*path, key)),
                 )
             for key in value:
                 if _SURROGATE.search(key):
-                    yield _surrogate_problem(path + (key,), "key")
+                    yield _surrogate_problem((*path, key), "key")
         elif isinstance(value, NonFinite):
             yield Problem(
                 f"{value.name} is not a JSON number",

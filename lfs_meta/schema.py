@@ -1,4 +1,5 @@
 """The index JSON Schema, read from the installed package (schemas/ in the source tree)."""
+
 from __future__ import annotations
 
 import functools

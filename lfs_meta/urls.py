@@ -1,4 +1,5 @@
 """What a remote_url may look like, and keeping secrets out of it."""
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,12 @@ def url_problems(url: str) -> list[tuple[str, str]]:
     if not scheme or "://" not in url:
         return [("is not a URL", "write it as " + ", ".join(_SHAPES.values()) + " or https://host/path")]
     if scheme not in SCHEMES:
-        return [(f"has scheme {scheme!r}, which no provider handles", "use one of " + ", ".join(f"{s}://" for s in SCHEMES))]
+        return [
+            (
+                f"has scheme {scheme!r}, which no provider handles",
+                "use one of " + ", ".join(f"{s}://" for s in SCHEMES),
+            )
+        ]
     problems = _secret_problems(parts.password, parts.query)
     if scheme in _BUCKET_SCHEMES:
         # A signed URL's query is already reported, with the more important reason.
@@ -87,9 +93,14 @@ def _secret_problems(password: str | None, query: str) -> list[tuple[str, str]]:
     problems = []
     if password is not None:
         problems.append(
-            ("carries a password", "remove 'user:password@' and let the provider's credential chain supply it")
+            (
+                "carries a password",
+                "remove 'user:password@' and let the provider's credential chain supply it",
+            )
         )
-    secrets = sorted({name for name, _ in parse_qsl(query, keep_blank_values=True) if name.lower() in SECRET_PARAMS})
+    secrets = sorted(
+        {name for name, _ in parse_qsl(query, keep_blank_values=True) if name.lower() in SECRET_PARAMS}
+    )
     if secrets:
         problems.append(
             (
@@ -100,19 +111,28 @@ def _secret_problems(password: str | None, query: str) -> list[tuple[str, str]]:
     return problems
 
 
-def _bucket_url_problems(scheme: str, netloc: str, path: str, query: str, fragment: str) -> list[tuple[str, str]]:
+def _bucket_url_problems(
+    scheme: str, netloc: str, path: str, query: str, fragment: str
+) -> list[tuple[str, str]]:
     what, rule = _BUCKET_SCHEMES[scheme]
     userinfo, _, bucket = netloc.rpartition("@")
     problems = []
     if userinfo and scheme != "s3":
         problems.append((f"has 'user@' before the {what}", f"write it as {_SHAPES[scheme]}"))
     if not rule.match(bucket):
-        problems.append((f"has an invalid {what} name {bucket!r}", f"{scheme} {what} names are 3-63 lower-case letters, digits and '-'"))
+        problems.append(
+            (
+                f"has an invalid {what} name {bucket!r}",
+                f"{scheme} {what} names are 3-63 lower-case letters, digits and '-'",
+            )
+        )
     key = path[1:]
     if not key or key.endswith("/"):
         problems.append(("names no object (empty key or trailing '/')", f"write it as {_SHAPES[scheme]}"))
     if query or fragment:
-        problems.append(("has a query string or fragment", "drop it; record the object version in version_id"))
+        problems.append(
+            ("has a query string or fragment", "drop it; record the object version in version_id")
+        )
     return problems
 
 

@@ -1,4 +1,5 @@
 """`lfs-meta validate`: report every problem in one or more index files."""
+
 from __future__ import annotations
 
 import json

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED_INDEX, git
+
 from lfs_meta import __version__
 from lfs_meta.cli import main
 
@@ -41,7 +41,9 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
         (["validate", "--staged", "x.json"], "FILE arguments or --staged, not both"),
     ],
 )
-def test_usage_errors_are_one_line_exit_2(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_are_one_line_exit_2(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     try:
         code = main(argv)
     except SystemExit as exit_:
@@ -134,7 +136,8 @@ def test_validate_and_ls_import_no_cloud_sdk(tmp_path: Path) -> None:
         "import sys\n"
         "from lfs_meta.cli import main\n"
         f"codes = [main(['validate', {str(path)!r}]), main(['ls', '--index', {str(path)!r}])]\n"
-        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {CLOUD_SDKS!r} or m in {CLOUD_SDKS!r})\n"
+        f"sdks = {CLOUD_SDKS!r}\n"
+        "loaded = sorted(m for m in sys.modules for s in sdks if m == s or m.startswith(s + '.'))\n"
         "print(codes, loaded, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -142,5 +145,7 @@ def test_validate_and_ls_import_no_cloud_sdk(tmp_path: Path) -> None:
 
 
 def test_module_entry_point(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "lfs_meta", "--version"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "lfs_meta", "--version"], capture_output=True, text=True, check=False
+    )
     assert (done.returncode, done.stdout) == (0, f"lfs-meta {__version__}\n")

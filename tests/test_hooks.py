@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import BIN, ROOT, SEED_INDEX, git
 
 INVALID_INDEX = '{"data/a.vcf": {"remote_url": "https://h/a.vcf?sig=SECRETSIGNATURE", "size": -1}}'
@@ -49,7 +48,11 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         if (ROOT / name).is_file():
             (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, snapshot / name)
-    for args in (("init", "-q"), ("add", "-A"), ("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s")):
+    for args in (
+        ("init", "-q"),
+        ("add", "-A"),
+        ("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"),
+    ):
         assert git(snapshot, *args).returncode == 0
     return snapshot, git(snapshot, "rev-parse", "HEAD").stdout.strip()
 
@@ -75,13 +78,22 @@ def write_index(repo: Path, text: str) -> None:
     assert git(repo, "add", ".lfs-meta/metadata.json").returncode == 0
 
 
-def test_validate_hook_through_pre_commit(git_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]) -> None:
+def test_validate_hook_through_pre_commit(
+    git_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]
+) -> None:
     repo_path, rev = hook_repo
     (git_repo / ".pre-commit-config.yaml").write_text(
         f"repos:\n- repo: {repo_path}\n  rev: {rev}\n  hooks:\n  - id: lfs-meta-validate\n"
     )
     assert git(git_repo, "add", ".pre-commit-config.yaml").returncode == 0
-    done = subprocess.run([BIN / "pre-commit", "install"], cwd=git_repo, env=hook_env, capture_output=True, text=True)
+    done = subprocess.run(
+        [BIN / "pre-commit", "install"],
+        cwd=git_repo,
+        env=hook_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
     write_index(git_repo, INVALID_INDEX)
@@ -104,11 +116,14 @@ def test_validate_hook_through_pre_commit(git_repo: Path, hook_repo: tuple[Path,
         env=hook_env,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert manual.returncode == 0, manual.stdout
 
 
-def test_try_repo_reports_the_problem(git_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]) -> None:
+def test_try_repo_reports_the_problem(
+    git_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]
+) -> None:
     repo_path, rev = hook_repo
     write_index(git_repo, '{"a": {"remote_url": "s3://bkt/a", "size": 1, "etga": "x"}}')
     done = subprocess.run(
@@ -117,6 +132,7 @@ def test_try_repo_reports_the_problem(git_repo: Path, hook_repo: tuple[Path, str
         env=hook_env,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert done.returncode == 1
     assert "unknown entry field 'etga' (did you mean 'etag'?)" in done.stdout
@@ -131,7 +147,10 @@ def test_plain_git_pre_commit_hook(git_repo: Path, cli_env: dict[str, str]) -> N
     write_index(git_repo, INVALID_INDEX)
     refused = git(git_repo, "commit", "-m", "bad", env=cli_env)
     assert refused.returncode == 1
-    assert ".lfs-meta/metadata.json (staged): /data~1a.vcf/size: must be at least 0" in refused.stdout + refused.stderr
+    assert (
+        ".lfs-meta/metadata.json (staged): /data~1a.vcf/size: must be at least 0"
+        in refused.stdout + refused.stderr
+    )
 
     write_index(git_repo, SEED_INDEX)
     (git_repo / ".lfs-meta" / "metadata.json").write_text("{not staged, not checked")
@@ -145,7 +164,9 @@ def test_plain_git_pre_commit_hook(git_repo: Path, cli_env: dict[str, str]) -> N
 def test_plain_hook_without_lfs_meta_installed_says_so(git_repo: Path) -> None:
     shutil.copy2(ROOT / "hooks" / "pre-commit", git_repo / ".git" / "hooks" / "pre-commit")
     write_index(git_repo, SEED_INDEX)
-    env = dict(os.environ, PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(BIN)))
+    env = dict(
+        os.environ, PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(BIN))
+    )
     if shutil.which("lfs-meta", path=env["PATH"]):
         pytest.skip("lfs-meta is installed outside this venv too")
     refused = git(git_repo, "commit", "-m", "x", env=env)

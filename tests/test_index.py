@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED_INDEX
+
 from lfs_meta import index
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
@@ -129,10 +129,14 @@ def test_write_failure_leaves_file_and_no_temp(tmp_path: Path, monkeypatch: pyte
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(UserError, match="No space left on device.*it was not changed"):
+    with pytest.raises(UserError, match=r"No space left on device.*it was not changed"):
         index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == [".gitignore", "metadata.json", "metadata.json.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        ".gitignore",
+        "metadata.json",
+        "metadata.json.lock",
+    ]
 
 
 def test_read_only_directory_is_a_clear_error(tmp_path: Path) -> None:
@@ -161,14 +165,21 @@ def test_file_mode_is_kept(tmp_path: Path) -> None:
 def _add_entries(path: str, worker: int, count: int) -> None:
     for i in range(count):
         name = f"w{worker}/f{i}.vcf"
-        index.update(Path(path), lambda entries, n=name: entries.update({n: Entry(remote_url=f"s3://bkt/{n}", size=i)}))
+        new = Entry(remote_url=f"s3://bkt/{name}", size=i)
+
+        def add(entries: dict[str, Entry], name: str = name, new: Entry = new) -> None:
+            entries[name] = new
+
+        index.update(Path(path), add)
 
 
 def test_parallel_writers_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / ".lfs-meta" / "metadata.json"
     workers, per_worker = 6, 15
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_add_entries, args=(str(path), w, per_worker)) for w in range(workers)]
+    processes = [
+        context.Process(target=_add_entries, args=(str(path), w, per_worker)) for w in range(workers)
+    ]
     for process in processes:
         process.start()
     for process in processes:
