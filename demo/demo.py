@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import emulators  # noqa: E402
-
 from lfs_meta import index  # noqa: E402
 from lfs_meta.entry import Entry  # noqa: E402
+
+import emulators  # noqa: E402
 
 OBJECTS = {
     "data/NA12878.vcf.gz": b"##fileformat=VCFv4.3\n" * 400,

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SEED_INDEX, git
 
 from lfs_meta import __version__
 from lfs_meta.cli import main
+
+from conftest import SEED_INDEX, git
 
 BIG = 2**60 + 7
 

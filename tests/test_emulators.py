@@ -13,6 +13,8 @@ import boto3
 import pytest
 from azure.core.exceptions import HttpResponseError
 from botocore.exceptions import ClientError
+from google.cloud import storage
+
 from emulators import (
     HOST,
     AzureEmulator,
@@ -26,7 +28,6 @@ from emulators import (
     session_pids,
     unique_name,
 )
-from google.cloud import storage
 
 PAYLOAD = b"lfs-meta emulator smoke test\n"
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).digest()

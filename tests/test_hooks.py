@@ -8,9 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import BIN, ROOT, SEED_INDEX, git
 
+Completed = subprocess.CompletedProcess[str]
 INVALID_INDEX = '{"data/a.vcf": {"remote_url": "https://h/a.vcf?sig=SECRETSIGNATURE", "size": -1}}'
+
+
+def pre_commit(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Completed:
+    return subprocess.run(
+        [BIN / "pre-commit", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def hook_ids() -> list[str]:
@@ -18,12 +26,7 @@ def hook_ids() -> list[str]:
 
 
 def test_manifest_is_valid_for_pre_commit() -> None:
-    done = subprocess.run(
-        [BIN / "pre-commit", "validate-manifest", ROOT / ".pre-commit-hooks.yaml"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = pre_commit("validate-manifest", ROOT / ".pre-commit-hooks.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -86,14 +89,7 @@ def test_validate_hook_through_pre_commit(
         f"repos:\n- repo: {repo_path}\n  rev: {rev}\n  hooks:\n  - id: lfs-meta-validate\n"
     )
     assert git(git_repo, "add", ".pre-commit-config.yaml").returncode == 0
-    done = subprocess.run(
-        [BIN / "pre-commit", "install"],
-        cwd=git_repo,
-        env=hook_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = pre_commit("install", cwd=git_repo, env=hook_env)
     assert done.returncode == 0, done.stderr
 
     write_index(git_repo, INVALID_INDEX)
@@ -110,13 +106,8 @@ def test_validate_hook_through_pre_commit(
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert re.search(r"validate lfs-meta index\.+Passed", accepted.stdout + accepted.stderr)
 
-    manual = subprocess.run(
-        [BIN / "pre-commit", "run", "--hook-stage", "manual", "lfs-meta-validate", "--all-files"],
-        cwd=git_repo,
-        env=hook_env,
-        capture_output=True,
-        text=True,
-        check=False,
+    manual = pre_commit(
+        "run", "--hook-stage", "manual", "lfs-meta-validate", "--all-files", cwd=git_repo, env=hook_env
     )
     assert manual.returncode == 0, manual.stdout
 
@@ -126,13 +117,8 @@ def test_try_repo_reports_the_problem(
 ) -> None:
     repo_path, rev = hook_repo
     write_index(git_repo, '{"a": {"remote_url": "s3://bkt/a", "size": 1, "etga": "x"}}')
-    done = subprocess.run(
-        [BIN / "pre-commit", "try-repo", repo_path, "lfs-meta-validate", "--ref", rev, "--all-files"],
-        cwd=git_repo,
-        env=hook_env,
-        capture_output=True,
-        text=True,
-        check=False,
+    done = pre_commit(
+        "try-repo", repo_path, "lfs-meta-validate", "--ref", rev, "--all-files", cwd=git_repo, env=hook_env
     )
     assert done.returncode == 1
     assert "unknown entry field 'etga' (did you mean 'etag'?)" in done.stdout

@@ -7,11 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import SEED_INDEX
 
 from lfs_meta import index
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
+
+from conftest import SEED_INDEX
 
 BIG = 2**53 + 1
 

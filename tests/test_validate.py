@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SEED_INDEX
 
 from lfs_meta.cli import main
+
+from conftest import SEED_INDEX
 
 IndexWriter = Callable[[str | bytes], Path]
 
