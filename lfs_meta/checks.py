@@ -73,8 +73,7 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
     value: Any = error.validator_value
     fix = _FIXES.get(field or "")
     if keyword == "type":
-        expected = value
-        message = f"must be {_article(expected)}, not {shown}"
+        message = f"must be {_article(value)}, not {shown}"
         if len(location) == 1:
             fix = 'write {"remote_url": ..., "size": ...}'
         elif not location:

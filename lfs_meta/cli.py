@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__
+from lfs_meta import __version__, index, ls, validate
 from lfs_meta.errors import UserError
 
 
@@ -41,25 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    validate = commands.add_parser(
+    validate_parser = commands.add_parser(
         "validate",
         help="check index files against the schema and lfs-meta's rules",
         description="Report every problem in each index file, one per line. "
         "Exit 0 when all are valid, 1 when any is not, 2 on a usage error.",
     )
-    validate.add_argument(
+    validate_parser.add_argument(
         "files", nargs="*", type=Path, metavar="FILE", help="index files (default: this repository's)"
     )
-    validate.add_argument(
+    validate_parser.add_argument(
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
-    _add_json(validate)
+    _add_json(validate_parser)
+    validate_parser.set_defaults(run=_validate)
 
-    ls = commands.add_parser(
+    ls_parser = commands.add_parser(
         "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
     )
-    _add_index(ls)
-    _add_json(ls)
+    _add_index(ls_parser)
+    _add_json(ls_parser)
+    ls_parser.set_defaults(run=_ls)
     return parser
 
 
@@ -70,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        code: int = args.run(args)
+        return code
     except UserError as exc:
         print(f"lfs-meta: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -79,21 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "validate":
-        from lfs_meta import validate
+def _validate(args: argparse.Namespace) -> int:
+    if args.staged and args.files:
+        raise UserError("validate takes FILE arguments or --staged, not both")
+    return validate.run(args.files or [_default_index()], args.json, staged=args.staged)
 
-        if args.staged and args.files:
-            raise UserError("validate takes FILE arguments or --staged, not both")
-        return validate.run(args.files or [_default_index()], args.json, staged=args.staged)
-    from lfs_meta import ls
 
+def _ls(args: argparse.Namespace) -> int:
     return ls.run(args.index or _default_index(), args.json)
 
 
 def _default_index() -> Path:
-    from lfs_meta import index
-
     found = index.find_index(Path.cwd())
     return Path(os.path.relpath(found))
 
