@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, index, ls, validate
+from lfs_meta import __version__, index, ls, providers, track, validate
 from lfs_meta.errors import UserError
 
 
@@ -62,7 +63,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(ls_parser)
     _add_json(ls_parser)
     ls_parser.set_defaults(run=_ls)
+    _add_track_remote(commands)
+
+    untrack_parser = commands.add_parser(
+        "untrack",
+        help="remove entries",
+        description="Remove entries (a directory removes everything under it).",
+    )
+    untrack_parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
+    _add_index(untrack_parser)
+    _add_json(untrack_parser)
+    untrack_parser.set_defaults(run=_untrack)
     return parser
+
+
+def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "track-remote",
+        help="record remote objects' metadata in the index (nothing is downloaded)",
+        description="Read objects' metadata with the store's metadata API (HEAD, LIST) and record it. "
+        "Paths are relative to the repository root.",
+    )
+    parser.add_argument("url", nargs="?", metavar="URL", help="s3://, gs://, az://, https:// or file:// URL")
+    parser.add_argument("--path", help="the repo path for a single URL (default: the object's key)")
+    parser.add_argument(
+        "--recursive", action="store_true", help="track every object under the URL prefix (LIST)"
+    )
+    parser.add_argument(
+        "--path-prefix", default="", metavar="DIR", help="with --recursive: repo directory to put them in"
+    )
+    parser.add_argument(
+        "--from-manifest", type=Path, metavar="FILE", help="CSV/TSV with columns url, path, patient, specimen"
+    )
+    parser.add_argument("--patient", metavar="Patient/ID", help="FHIR Patient reference for the entries")
+    parser.add_argument("--specimen", metavar="Specimen/ID", help="FHIR Specimen reference for the entries")
+    parser.add_argument(
+        "--credentials",
+        metavar="X",
+        help="S3 profile or credentials file; GCS service-account JSON; file with an Azure connection string",
+    )
+    parser.add_argument(
+        "--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, Ceph, an emulator)"
+    )
+    parser.add_argument("--hash", action="store_true", help="file:// only: compute sha256 locally")
+    parser.add_argument("--force", action="store_true", help="overwrite entries that are already tracked")
+    parser.add_argument(
+        "--jobs", type=_positive, default=8, metavar="N", help="parallel metadata requests (default 8)"
+    )
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(run=_track_remote)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +140,46 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     return ls.run(args.index or _default_index(), args.json)
+
+
+def _track_remote(args: argparse.Namespace) -> int:
+    if (args.url is None) == (args.from_manifest is None):
+        raise UserError("track-remote takes a URL or --from-manifest FILE (one of them)")
+    if args.recursive and args.path:
+        raise UserError("--path names one file; with --recursive use --path-prefix DIR")
+    if args.path_prefix and not args.recursive:
+        raise UserError("--path-prefix goes with --recursive")
+    request = track.Request(
+        url=args.url,
+        path=args.path,
+        path_prefix=args.path_prefix,
+        recursive=args.recursive,
+        manifest=args.from_manifest,
+        patient=args.patient,
+        specimen=args.specimen,
+        force=args.force,
+        jobs=args.jobs,
+    )
+    options = providers.Options(
+        credentials=args.credentials, endpoint_url=args.endpoint_url, hash_local=args.hash
+    )
+    return track.run(args.index or _default_index(), request, providers.Providers(options), args.json)
+
+
+def _untrack(args: argparse.Namespace) -> int:
+    index_path = args.index or _default_index()
+    removed = index.update(index_path, track.untrack(index_path, args.paths))
+    if args.json:
+        print(json.dumps({"untracked": removed}, indent=2))
+    else:
+        print(f"untracked {len(removed)}: {', '.join(removed)}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def _default_index() -> Path:

@@ -11,3 +11,11 @@ class CheckFailed(UserError):
     """Input was read but did not pass a check (an invalid index, drift, ...)."""
 
     exit_code = 1
+
+
+class RemoteError(CheckFailed):
+    """The remote store answered, but not with the object: missing, denied, wrong region."""
+
+
+class Unreachable(RemoteError):
+    """No answer that says anything about the object: network, timeout, throttling after retries."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_FILE = "metadata.schema.json"
 
@@ -21,6 +22,8 @@ def load_schema() -> dict[str, Any]:
 
 @functools.cache
 def validator() -> jsonschema.protocols.Validator:
+    import jsonschema  # only where validation happens: the schema text alone is read elsewhere
+
     schema = load_schema()
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -57,3 +57,12 @@ def cli_env() -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     assert shutil.which("lfs-meta", path=env["PATH"]), "lfs-meta is not installed in this venv"
     return env
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
+    """Make `env` the credential environment: a developer's own cloud settings must not leak in."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "GOOGLE_", "STORAGE_EMULATOR", "AZURE_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)

@@ -1,0 +1,48 @@
+"""A one-line progress counter on stderr, drawn only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import TextIO
+
+_REDRAW_SECONDS = 0.1
+
+
+class Progress:
+    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self._lock = threading.Lock()
+        self._drawn_at = 0.0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.enabled and self._drawn_at:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            now = time.monotonic()
+            if self.enabled and (now - self._drawn_at >= _REDRAW_SECONDS or self.done == self.total):
+                self._drawn_at = now
+                self.stream.write(f"\r\x1b[K{self.label}: {self._text()}")
+                self.stream.flush()
+
+    def _text(self) -> str:
+        if not self.total:
+            return f"{self.done:,}"
+        width = 30
+        filled = width * self.done // self.total
+        return f"[{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}"

@@ -1,0 +1,100 @@
+"""One small module per store, chosen by URL scheme; each imports its SDK only when used.
+
+A provider module defines `connect(url, options) -> Provider`. Providers return the index's
+one metadata type, `Entry` (with `remote_url` set, `patient`/`specimen` unset), and raise the
+errors in `lfs_meta.errors`: `UserError` (exit 2) for configuration (no credentials, missing SDK,
+bad URL), `RemoteError` (exit 1) for an object the store says is missing or denied, and
+`Unreachable` (exit 1) when the store could not be asked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from lfs_meta.entry import Entry
+from lfs_meta.errors import UserError
+
+_MODULES = {"s3": "s3", "gs": "gcs", "az": "azure", "https": "http", "http": "http", "file": "file"}
+AZURE_HOST_SUFFIX = ".blob.core.windows.net"
+
+
+@dataclass(frozen=True)
+class Options:
+    credentials: str | None = None
+    endpoint_url: str | None = None
+    hash_local: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class RequestCounter:
+    """HTTP requests a provider sent, retries included, by operation; shared by worker threads.
+
+    Operations are the store's own names (S3 'HeadObject', 'ListObjectsV2'; GCS 'GET object
+    metadata'; Azure 'HEAD blob'), so a test can prove that no object body was ever fetched.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.operations: Counter[str] = Counter()
+
+    def record(self, operation: str) -> None:
+        with self._lock:
+            self.operations[operation] += 1
+
+    @property
+    def count(self) -> int:
+        return sum(self.operations.values())
+
+
+class Provider(Protocol):
+    name: str
+    requests: RequestCounter
+
+    def stat(self, url: str) -> Entry:
+        """The object's metadata from one metadata request (HEAD or equivalent), no body."""
+
+    def list(self, url: str) -> Iterator[tuple[str, Entry]]:
+        """(key relative to the prefix `url`, entry) for every object under it, from LIST pages."""
+
+
+def module_name(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and (parts.hostname or "").endswith(AZURE_HOST_SUFFIX):
+        return "azure"
+    if scheme not in _MODULES:
+        raise UserError(
+            f"{url}: no provider handles {scheme or 'this'}:// URLs; use s3://, gs://, az://, https:// or file://"
+        )
+    return _MODULES[scheme]
+
+
+class Providers:
+    """Connected providers, one per store module, shared across the URLs of one command."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._connected: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    def for_url(self, url: str) -> Provider:
+        name = module_name(url)
+        with self._lock:
+            if name not in self._connected:
+                module = importlib.import_module(f"lfs_meta.providers.{name}")
+                self._connected[name] = module.connect(url, self.options)
+            return self._connected[name]
+
+    def request_counts(self) -> dict[str, int]:
+        return {name: provider.requests.count for name, provider in sorted(self._connected.items())}
+
+
+def missing_sdk(package: str) -> UserError:
+    return UserError(f"the Python package {package} is not installed; run 'pip install {package}'")

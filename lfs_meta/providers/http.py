@@ -1,0 +1,101 @@
+"""https:// and http:// URLs: one HEAD request (redirects followed), never a GET."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from http.client import HTTPMessage, HTTPResponse
+
+from lfs_meta import normalize, urls
+from lfs_meta.entry import Entry
+from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.providers import Options, RequestCounter
+
+ATTEMPTS = 3
+TIMEOUT_SECONDS = 20
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def connect(url: str, options: Options) -> Http:
+    return Http(options)
+
+
+class _CountingRedirects(urllib.request.HTTPRedirectHandler):
+    def __init__(self, counter: RequestCounter) -> None:
+        self.counter = counter
+
+    def redirect_request(  # noqa: PLR0917 -- urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: object,
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        self.counter.record("HEAD")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
+
+
+class Http:
+    name = "http"
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.requests = RequestCounter()
+        self._opener = urllib.request.build_opener(_CountingRedirects(self.requests))
+
+    def stat(self, url: str) -> Entry:
+        response = self._head(url)
+        length = response.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise RemoteError(
+                f"{urls.redact(url)}: the server reports no Content-Length, so the size is unknown"
+            )
+        etag, kind = normalize.etag(response.headers.get("ETag"))
+        modified = response.headers.get("Last-Modified")
+        return Entry(
+            remote_url=url,
+            size=int(length),
+            etag=etag,
+            etag_kind=kind,
+            content_type=normalize.content_type(response.headers.get("Content-Type")),
+            last_modified=normalize.rfc3339(parsedate_to_datetime(modified)) if modified else None,
+        )
+
+    def list(self, url: str) -> Iterator[tuple[str, Entry]]:
+        raise UserError(
+            f"{urls.redact(url)}: web servers cannot be listed; track files one by one or --from-manifest"
+        )
+
+    def _head(self, url: str) -> HTTPResponse:
+        shown = urls.redact(url)
+        for attempt in range(1, ATTEMPTS + 1):
+            self.requests.record("HEAD")
+            try:
+                response: HTTPResponse = self._opener.open(
+                    urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT_SECONDS
+                )
+                return response
+            except urllib.error.HTTPError as exc:
+                if exc.code in {404, 410}:
+                    raise RemoteError(f"{shown}: not found (HTTP {exc.code}); check the URL") from None
+                if exc.code in (401, 403):
+                    raise RemoteError(
+                        f"{shown}: access denied (HTTP {exc.code}); lfs-meta sends no credentials to web servers"
+                    ) from None
+                if exc.code not in _RETRY_STATUSES or attempt == ATTEMPTS:
+                    raise Unreachable(
+                        f"{shown}: HTTP {exc.code} {exc.reason} after {attempt} attempt(s)"
+                    ) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == ATTEMPTS:
+                    reason = getattr(exc, "reason", exc)
+                    raise Unreachable(
+                        f"{shown}: cannot connect ({reason}); check the URL and the network"
+                    ) from None
+            time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")

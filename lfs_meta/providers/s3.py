@@ -1,0 +1,187 @@
+"""Amazon S3 and S3-compatible stores (MinIO, Ceph, moto) through boto3: HeadObject and ListObjectsV2."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from lfs_meta import normalize
+from lfs_meta.entry import Entry
+from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.providers import Options, RequestCounter, missing_sdk
+
+CREDENTIAL_HELP = (
+    "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run on an instance/ECS/IRSA role, "
+    "or pass --credentials PROFILE_OR_FILE"
+)
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+}
+_DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
+_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+_MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
+_PAGE_SIZE = 1000
+
+
+def split(url: str) -> tuple[str | None, str, str]:
+    """(profile, bucket, key) of s3://[profile@]bucket/key."""
+    parts = urlsplit(url)
+    profile, _, bucket = parts.netloc.rpartition("@")
+    return profile or None, bucket, parts.path.lstrip("/")
+
+
+def connect(url: str, options: Options) -> S3:
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise missing_sdk("boto3") from None
+    return S3(options)
+
+
+class S3:
+    name = "s3"
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.requests = RequestCounter()
+        self._clients: dict[str | None, Any] = {}
+        self._lock = threading.Lock()
+
+    def stat(self, url: str) -> Entry:
+        profile, bucket, key = split(url)
+        client = self._client(profile)
+        try:
+            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:
+            raise self._error(self._diagnose(client, bucket, key) or exc, url, bucket) from None
+        return self._entry(url, head)
+
+    def _diagnose(self, client: Any, bucket: str, key: str) -> Exception | None:
+        """A HEAD error has no body, so 'no bucket' looks like 'no key' and 'bad key' like 'denied'.
+
+        One LIST of the key (only after a failure) returns the error with its real code.
+        """
+        try:
+            client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        except Exception as exc:
+            return exc
+        return None
+
+    def list(self, url: str) -> Iterator[tuple[str, Entry]]:
+        profile, bucket, prefix = split(url)
+        client = self._client(profile)
+        base = url[: len(url) - len(prefix)]
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
+            ):
+                for item in page.get("Contents", ()):
+                    if item["Key"].endswith("/"):
+                        continue  # a console-made "folder" marker, not a file
+                    yield item["Key"][len(prefix) :], self._entry(base + item["Key"], item)
+        except Exception as exc:
+            raise self._error(exc, url, bucket) from None
+
+    def _entry(self, url: str, meta: Mapping[str, Any]) -> Entry:
+        # SSE-KMS and SSE-C objects have ETags that are not the content MD5.
+        encrypted = meta.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in meta
+        etag, kind = normalize.etag(meta.get("ETag"), md5_etags=not encrypted)
+        version = meta.get("VersionId")
+        return Entry(
+            remote_url=url,
+            size=int(meta.get("ContentLength", meta.get("Size", 0))),
+            etag=etag,
+            etag_kind=kind,
+            version_id=version if version and version != "null" else None,
+            checksums=normalize.checksums(
+                sha256=meta.get("ChecksumSHA256"),
+                sha1=meta.get("ChecksumSHA1"),
+                crc32=meta.get("ChecksumCRC32"),
+                crc32c=meta.get("ChecksumCRC32C"),
+                crc64nvme=meta.get("ChecksumCRC64NVME"),
+            ),
+            content_type=normalize.content_type(meta.get("ContentType")),
+            last_modified=normalize.rfc3339(meta.get("LastModified")),
+        )
+
+    def _client(self, profile: str | None) -> Any:
+        with self._lock:
+            if profile not in self._clients:
+                self._clients[profile] = self._new_client(profile)
+            return self._clients[profile]
+
+    def _new_client(self, profile: str | None) -> Any:
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+        import botocore.session
+
+        core = botocore.session.Session()
+        credentials = self.options.credentials
+        if credentials and os.path.isfile(credentials):
+            core.set_config_variable("credentials_file", credentials)
+        elif credentials and not profile:
+            profile = credentials
+        try:
+            session = boto3.session.Session(botocore_session=core, profile_name=profile)
+        except botocore.exceptions.ProfileNotFound:
+            raise UserError(f"s3: AWS profile {profile!r} is not configured; {CREDENTIAL_HELP}") from None
+        env = self.options.environ
+        endpoint = self.options.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=10,
+            read_timeout=60,
+            max_pool_connections=32,
+        )
+        client = session.client("s3", endpoint_url=endpoint or None, config=config)
+        client.meta.events.register("before-send.s3", self._count)
+        return client
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.requests.record(event_name.rsplit(".", 1)[-1])
+
+    def _error(self, exc: Exception, url: str, bucket: str) -> UserError:
+        import botocore.exceptions as boto
+
+        shown = f"s3://{bucket}/{split(url)[2]}"
+        if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
+            return UserError(f"{shown}: no AWS credentials found; {CREDENTIAL_HELP}")
+        if isinstance(exc, boto.ProfileNotFound):
+            return UserError(f"{shown}: {exc}; {CREDENTIAL_HELP}")
+        if isinstance(exc, boto.EndpointConnectionError | boto.ConnectTimeoutError | boto.ReadTimeoutError):
+            reason = type(exc).__name__
+            fix = "check the network and --endpoint-url"
+            return Unreachable(f"{shown}: cannot reach the S3 endpoint ({reason}); {fix}")
+        if not isinstance(exc, boto.ClientError):
+            return Unreachable(f"{shown}: S3 request failed ({type(exc).__name__}: {exc})")
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            return RemoteError(f"{shown}: bucket {bucket!r} does not exist; check the bucket name")
+        if code in _MISSING:
+            return RemoteError(f"{shown}: no such object; check the key (and the version id)")
+        if code in _BAD_CREDENTIALS:
+            return UserError(f"{shown}: AWS rejected the credentials ({code}); {CREDENTIAL_HELP}")
+        if code in _WRONG_REGION or status == 301:
+            region = (
+                exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+            )
+            where = f" (the bucket is in {region})" if region else ""
+            return RemoteError(
+                f"{shown}: wrong region{where}; set AWS_REGION or AWS_DEFAULT_REGION to the bucket's region"
+            )
+        if code in _DENIED or status == 403:
+            needs = "s3:GetObject and s3:ListBucket"
+            return RemoteError(f"{shown}: access denied ({code or 403}); the credentials lack {needs} on it")
+        if code in {"SlowDown", "Throttling", "RequestLimitExceeded"} or (status or 0) >= 500:
+            return Unreachable(f"{shown}: S3 kept failing after retries ({code or status}); try again later")
+        return RemoteError(f"{shown}: S3 answered {status} {code}")
