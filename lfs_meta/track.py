@@ -236,6 +236,8 @@ def run(index_path: Path, request: Request, providers: Providers, as_json: bool)
                 f"--{kind} {value!r} is not a FHIR {kind.title()} reference; write {kind.title()}/<id>"
             )
     found, failed = _gather(index_path.parent.parent, request, providers)
+    if failed and request.manifest is None and not request.recursive:
+        raise RemoteError(failed[0][1])
     if failed:
         report(Outcome(failed=failed), providers.request_counts(), as_json)
         return 1

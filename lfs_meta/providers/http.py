@@ -37,7 +37,10 @@ class _CountingRedirects(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> urllib.request.Request | None:
         self.counter.record("HEAD")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
+        if new is not None:
+            new.method = req.get_method()  # urllib turns a redirected HEAD into a GET: a download
+        return new
 
 
 class Http:
@@ -85,7 +88,7 @@ class Http:
                     raise RemoteError(f"{shown}: not found (HTTP {exc.code}); check the URL") from None
                 if exc.code in (401, 403):
                     raise RemoteError(
-                        f"{shown}: access denied (HTTP {exc.code}); lfs-meta sends no credentials to web servers"
+                        f"{shown}: access denied (HTTP {exc.code}); lfs-meta sends web servers no credentials"
                     ) from None
                 if exc.code not in _RETRY_STATUSES or attempt == ATTEMPTS:
                     raise Unreachable(
