@@ -19,7 +19,7 @@ class _Handler(BaseHTTPRequestHandler):
     seen: list[tuple[str, str]]
     failures_left: dict[str, int]
 
-    def do_HEAD(self) -> None:  # noqa: N802 -- http.server's naming
+    def do_HEAD(self) -> None:
         self.seen.append(("HEAD", self.path))
         if self.path == "/redirect":
             self._answer(302, Location="/data/a.vcf")
@@ -45,7 +45,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(404)
 
-    def do_GET(self) -> None:  # noqa: N802 -- http.server's naming
+    def do_GET(self) -> None:
         self.seen.append(("GET", self.path))
         self._answer(500)
 
@@ -57,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
