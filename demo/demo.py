@@ -1,8 +1,4 @@
-"""`make demo`: lfs-meta against a local S3 emulator, no cloud account needed.
-
-Until `lfs-meta track-remote` lands, the demo reads the objects' metadata with boto3 itself and
-writes the entries through lfs-meta's own index writer, the code path tracking will use.
-"""
+"""`make demo`: lfs-meta against a local S3 emulator (moto), no cloud account needed."""
 
 from __future__ import annotations
 
@@ -18,7 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lfs_meta import index  # noqa: E402
-from lfs_meta.entry import Entry  # noqa: E402
 
 import emulators  # noqa: E402
 
@@ -29,9 +24,9 @@ OBJECTS = {
 }
 
 
-def show(*args: str, cwd: Path) -> int:
+def show(*args: str, cwd: Path, env: dict[str, str] | None = None) -> int:
     print(f"\n$ {shlex.join(args)}", flush=True)
-    return subprocess.run(args, cwd=cwd, check=False).returncode
+    return subprocess.run(args, cwd=cwd, env=env, check=False).returncode
 
 
 def main() -> int:
@@ -61,23 +56,26 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
         subprocess.run(["git", *args], cwd=repo, check=True)
     shutil.copy2(ROOT / "hooks" / "pre-commit", repo / ".git" / "hooks" / "pre-commit")
 
-    def add_objects(entries: dict[str, Entry]) -> None:
-        for key in OBJECTS:
-            head = client.head_object(Bucket="demo-cohort", Key=key)
-            entries[key] = Entry(
-                remote_url=f"s3://demo-cohort/{key}",
-                size=head["ContentLength"],
-                etag=head["ETag"].strip('"'),
-                etag_kind="md5",
-                content_type=head["ContentType"],
-                last_modified=head["LastModified"].isoformat().replace("+00:00", "Z"),
-                patient="Patient/1234",
-                specimen="Specimen/NA12878" if key.startswith("data/") else None,
-            )
-
-    index.update(repo / index.INDEX_PATH, add_objects)
-    print(f"\nIndexed {len(OBJECTS)} objects in s3://demo-cohort without downloading them.")
-    failures = show("lfs-meta", "validate", cwd=repo)
+    env = {**os.environ, **s3.env}
+    print(f"\nTracking {len(OBJECTS)} objects in s3://demo-cohort without downloading them:")
+    failures = show(
+        *("lfs-meta", "track-remote", "s3://demo-cohort/data/", "--recursive", "--path-prefix", "data"),
+        *("--patient", "Patient/1234", "--specimen", "Specimen/NA12878"),
+        cwd=repo,
+        env=env,
+    )
+    failures += show(
+        *(
+            "lfs-meta",
+            "track-remote",
+            "s3://demo-cohort/clinical/samples.csv",
+            "--path",
+            "clinical/samples.csv",
+        ),
+        cwd=repo,
+        env=env,
+    )
+    failures += show("lfs-meta", "validate", cwd=repo)
     failures += show("lfs-meta", "ls", cwd=repo)
     failures += show("git", "add", ".lfs-meta", cwd=repo)
     failures += show("git", "commit", "-qm", "Track the cohort's files", cwd=repo)
