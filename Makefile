@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint pytest clean
+.PHONY: demo test lint pytest bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/python demo/demo.py
@@ -26,6 +26,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/track_prefix.py 10000
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache *.egg-info
