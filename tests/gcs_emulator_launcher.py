@@ -1,4 +1,4 @@
-"""Run gcp-storage-emulator in memory, with two quirks patched for test loads.
+"""Run gcp-storage-emulator in memory, with three quirks patched for test loads.
 
 Usage: python gcs_emulator_launcher.py --host 127.0.0.1 --port 9023
 """
@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from gcp_storage_emulator import server as gcs_server
+from gcp_storage_emulator.handlers import objects
 from gcp_storage_emulator.storage import Storage
 
 LISTEN_BACKLOG = 1024
@@ -60,6 +61,37 @@ def _skip_in_memory_metadata_dump(
     return write_config_to_file
 
 
+def _paged_listing(original: Callable[..., None]) -> Callable[..., None]:
+    # The emulator ignores maxResults and pageToken and returns every object in one
+    # response; GCS returns at most maxResults items and a nextPageToken. Request
+    # counts for LIST work are only meaningful with real paging.
+    def ls(request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any) -> None:
+        size = int((request.query.get("maxResults") or ["1000"])[0])
+        start = int((request.query.get("pageToken") or ["0"])[0])
+        send = response.json
+
+        def send_page(listing: dict[str, Any]) -> None:
+            items = listing.get("items", [])
+            page = {**listing, "items": items[start : start + size]}
+            if start + size < len(items):
+                page["nextPageToken"] = str(start + size)
+            send(page)
+
+        response.json = send_page
+        original(request, response, storage, *args, **kwargs)
+
+    return ls
+
+
+def _page_object_listings() -> None:
+    paged = _paged_listing(objects.ls)
+    routes = [handlers for _, handlers in gcs_server.HANDLERS if handlers.get("GET") is objects.ls]
+    if not routes:
+        raise RuntimeError("gcp-storage-emulator changed: no route serves objects.ls")
+    for handlers in routes:
+        handlers["GET"] = paged
+
+
 def apply_patches() -> None:
     for owner, attribute in (
         (gcs_server.APIThread, "run"),
@@ -72,6 +104,7 @@ def apply_patches() -> None:
             )
     gcs_server.APIThread.run = _run_api_thread
     Storage._write_config_to_file = _skip_in_memory_metadata_dump(Storage._write_config_to_file)
+    _page_object_listings()
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

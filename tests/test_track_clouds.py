@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from conftest import use_env
 from lfs_meta.cli import main
+
+from conftest import use_env
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 
