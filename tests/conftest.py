@@ -66,3 +66,17 @@ def use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """stderr of a command that must fail with exit 2 and one line, however argparse exits."""
+    from lfs_meta.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = int(str(exit_.code))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1, err
+    return err

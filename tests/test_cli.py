@@ -10,7 +10,7 @@ import pytest
 from lfs_meta import __version__
 from lfs_meta.cli import main
 
-from conftest import SEED_INDEX, git
+from conftest import SEED_INDEX, git, usage_error
 
 BIG = 2**60 + 7
 
@@ -45,14 +45,8 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_errors_are_one_line_exit_2(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = int(str(exit_.code))
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1 and words in err
-    assert err.startswith("lfs-meta")
+    err = usage_error(argv, capsys)
+    assert words in err and err.startswith("lfs-meta")
 
 
 def test_ls_human_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,8 @@ import pytest
 
 from lfs_meta.cli import main
 
+from conftest import usage_error
+
 INDEX = Path(".lfs-meta") / "metadata.json"
 
 
@@ -206,13 +208,8 @@ def test_missing_file(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     ],
 )
 def test_usage_errors(repo: Path, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = int(str(exit_.code))
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1 and words in err
+    err = usage_error(argv, capsys)
+    assert words in err and err.startswith("lfs-meta")
 
 
 def test_manifest_with_wrong_header(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
