@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, index, ls, providers, track, validate
+from lfs_meta import __version__, check, index, ls, providers, track, validate
 from lfs_meta.errors import UserError
 
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(ls_parser)
     ls_parser.set_defaults(run=_ls)
     _add_track_remote(commands)
+    _add_check(commands)
 
     untrack_parser = commands.add_parser(
         "untrack",
@@ -75,6 +76,53 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(untrack_parser)
     untrack_parser.set_defaults(run=_untrack)
     return parser
+
+
+def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="compare entries with the remote objects now (drift)",
+        description="Classify each entry as unchanged, modified, missing, version gone or unreachable. "
+        "Exit 0 when all are unchanged, 1 on any drift or unreachable object, 2 on a usage error.",
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="entries or directories to check (default: all)"
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="accept the remote's current metadata for drifted entries"
+    )
+    parser.add_argument(
+        "--allow-unreachable", action="store_true", help="exit 0 even when some objects could not be reached"
+    )
+    parser.add_argument(
+        "--pre-push",
+        action="store_true",
+        help="check the index as pushed: at PRE_COMMIT_TO_REF (else HEAD), read through git",
+    )
+    parser.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="with --pre-push: only entries added or changed since PRE_COMMIT_FROM_REF",
+    )
+    parser.add_argument("--stats", action="store_true", help="print the requests made per store on stderr")
+    parser.add_argument(
+        "--jobs", type=_positive, default=16, metavar="N", help="parallel HEAD requests (default 16)"
+    )
+    _add_remote_options(parser)
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(run=_check)
+
+
+def _add_remote_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--credentials",
+        metavar="X",
+        help="S3 profile or credentials file; GCS service-account JSON; file with an Azure connection string",
+    )
+    parser.add_argument(
+        "--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, Ceph, an emulator)"
+    )
 
 
 def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -164,6 +212,27 @@ def _track_remote(args: argparse.Namespace) -> int:
         credentials=args.credentials, endpoint_url=args.endpoint_url, hash_local=args.hash
     )
     return track.run(args.index or _default_index(), request, providers.Providers(options), args.json)
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.changed_only and not args.pre_push:
+        raise UserError("--changed-only goes with --pre-push")
+    if args.pre_push and (args.update or args.paths):
+        raise UserError("--pre-push checks what is pushed; run --update or name PATHs without it")
+    index_path = args.index or _default_index()
+    if args.pre_push:
+        entries = check.pushed_entries(index_path.parent.parent, os.environ, args.changed_only)
+    else:
+        entries = check.select(index.load(index_path), args.paths, index_path)
+    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
+    remotes = providers.Providers(options)
+    findings = check.check(remotes, entries, args.jobs)
+    updated = check.run_update(index_path, remotes, findings, entries) if args.update else []
+    check.report(findings, remotes.request_counts(), args.json, args.stats, updated)
+    code = check.exit_code(findings, args.allow_unreachable, updated)
+    if args.pre_push and code:
+        check.refuse_push(findings, args.allow_unreachable)
+    return code
 
 
 def _untrack(args: argparse.Namespace) -> int:

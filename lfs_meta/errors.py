@@ -17,5 +17,13 @@ class RemoteError(CheckFailed):
     """The remote store answered, but not with the object: missing, denied, wrong region."""
 
 
+class NotFound(RemoteError):
+    """The store says the object (or its bucket or container) does not exist."""
+
+
+class VersionGone(RemoteError):
+    """The object exists, or did, but not the version asked for."""
+
+
 class Unreachable(RemoteError):
     """No answer that says anything about the object: network, timeout, throttling after retries."""

@@ -48,11 +48,18 @@ def load(path: Path) -> dict[str, Entry]:
         data, problems = _read_checked(path)
     except FileNotFoundError:
         return {}
+    return _entries(data, problems, str(path))
+
+
+def loads(raw: bytes, name: str) -> dict[str, Entry]:
+    """An index from bytes (e.g. a git blob) that only `name` identifies."""
+    return _entries(*_parse_checked(raw), name)
+
+
+def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
     if problems:
-        raise CheckFailed(
-            f"{problems[0].format(str(path))} ({len(problems)} problem(s); "
-            f"run 'lfs-meta validate {path}' to see them all)"
-        )
+        count = len(problems)
+        raise CheckFailed(f"{problems[0].format(name)} ({count} problem(s); run 'lfs-meta validate' for all)")
     return {key: Entry.from_json(value) for key, value in data.items()}
 
 

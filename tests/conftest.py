@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,52 @@ def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert code == 2, err
     assert err.count("\n") == 1, err
     return err
+
+
+@dataclass(frozen=True)
+class Store:
+    """One emulated bucket or container, driven through its own SDK, for scenarios every store runs."""
+
+    scheme: str
+    container: str
+    put: Callable[[str, bytes], None]
+    delete: Callable[[str], None]
+    env: dict[str, str]
+    provider: str
+
+    def url(self, key: str) -> str:
+        return f"{self.scheme}://{self.container}/{key}"
+
+
+@pytest.fixture(params=["s3", "gcs", "azure"])
+def store(request: pytest.FixtureRequest) -> Store:
+    name = request.param
+    if name == "s3":
+        client, bucket = request.getfixturevalue("s3_client"), request.getfixturevalue("s3_bucket")
+        return Store(
+            "s3",
+            bucket,
+            lambda k, b: client.put_object(Bucket=bucket, Key=k, Body=b),
+            lambda k: client.delete_object(Bucket=bucket, Key=k),
+            dict(request.getfixturevalue("s3_emulator").env),
+            "s3",
+        )
+    if name == "gcs":
+        client, bucket = request.getfixturevalue("gcs_client"), request.getfixturevalue("gcs_bucket")
+        return Store(
+            "gs",
+            bucket,
+            lambda k, b: client.bucket(bucket).blob(k).upload_from_string(b),
+            lambda k: client.bucket(bucket).blob(k).delete(),
+            dict(request.getfixturevalue("gcs_emulator").env),
+            "gcs",
+        )
+    service, container = request.getfixturevalue("azure_service"), request.getfixturevalue("azure_container")
+    return Store(
+        "az",
+        container,
+        lambda k, b: service.get_blob_client(container, k).upload_blob(b, overwrite=True),
+        lambda k: service.get_blob_client(container, k).delete_blob(),
+        dict(request.getfixturevalue("azure_emulator").env),
+        "azure",
+    )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,52 +11,9 @@ import pytest
 
 from lfs_meta.cli import main
 
-from conftest import use_env
+from conftest import Store, use_env
 
 INDEX = Path(".lfs-meta") / "metadata.json"
-
-
-@dataclass(frozen=True)
-class Store:
-    scheme: str
-    container: str
-    put: Callable[[str, bytes], None]
-    env: dict[str, str]
-    provider: str
-
-    def url(self, key: str) -> str:
-        return f"{self.scheme}://{self.container}/{key}"
-
-
-@pytest.fixture(params=["s3", "gcs", "azure"])
-def store(request: pytest.FixtureRequest) -> Store:
-    name = request.param
-    if name == "s3":
-        client, bucket = request.getfixturevalue("s3_client"), request.getfixturevalue("s3_bucket")
-        return Store(
-            "s3",
-            bucket,
-            lambda k, b: client.put_object(Bucket=bucket, Key=k, Body=b),
-            dict(request.getfixturevalue("s3_emulator").env),
-            "s3",
-        )
-    if name == "gcs":
-        client, bucket = request.getfixturevalue("gcs_client"), request.getfixturevalue("gcs_bucket")
-        return Store(
-            "gs",
-            bucket,
-            lambda k, b: client.bucket(bucket).blob(k).upload_from_string(b),
-            dict(request.getfixturevalue("gcs_emulator").env),
-            "gcs",
-        )
-    service, container = request.getfixturevalue("azure_service"), request.getfixturevalue("azure_container")
-    return Store(
-        "az",
-        container,
-        lambda k, b: service.get_blob_client(container, k).upload_blob(b),
-        dict(request.getfixturevalue("azure_emulator").env),
-        "azure",
-    )
 
 
 @pytest.fixture
@@ -109,7 +64,9 @@ def test_prefix(repo: Path, store: Store, capsys: pytest.CaptureFixture[str]) ->
     for key in ("runs/r1/a.vcf", "runs/r1/sub/b.vcf", "runs/r2/c.vcf", "other/d.vcf"):
         store.put(key, key.encode())
     code, result = track(capsys, store.url("runs/"), "--recursive", "--path-prefix", "data/runs")
-    assert (code, result["requests"]) == (0, {store.provider: 1})
+    # S3 asks once whether the bucket is versioned: its plain LIST pages carry no version ids.
+    listing = 2 if store.provider == "s3" else 1
+    assert (code, result["requests"]) == (0, {store.provider: listing})
     found = entries(repo)
     assert sorted(found) == ["data/runs/r1/a.vcf", "data/runs/r1/sub/b.vcf", "data/runs/r2/c.vcf"]
     assert found["data/runs/r1/sub/b.vcf"]["remote_url"] == store.url("runs/r1/sub/b.vcf")

@@ -57,8 +57,11 @@ class Provider(Protocol):
     name: str
     requests: RequestCounter
 
-    def stat(self, url: str) -> Entry:
-        """The object's metadata from one metadata request (HEAD or equivalent), no body."""
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
+        """The object's metadata (of `version_id` when given) from one metadata request, no body.
+
+        Raises `VersionGone` when that version does not exist (any more).
+        """
 
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         """(key relative to the prefix `url`, entry) for every object under it, from LIST pages."""

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.providers import AZURE_HOST_SUFFIX, Options, RequestCounter, missing_sdk
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Azure:
         self._clients: dict[str | None, Client] = {}
         self._lock = threading.Lock()
 
-    def stat(self, url: str) -> Entry:
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
         location = parse(url)
         if not location.blob or location.blob.endswith("/"):
             raise UserError(
@@ -115,9 +115,11 @@ class Azure:
 
         try:
             properties = client.service.get_blob_client(
-                location.container, location.blob
+                location.container, location.blob, version_id=version_id
             ).get_blob_properties()
         except AzureError as exc:
+            if version_id and _error_code(exc) == "BlobNotFound":
+                raise VersionGone(f"{url}: version {version_id} no longer exists") from None
             raise _error(exc, url, location, client) from None
         if _is_directory(properties):
             raise RemoteError(f"{url}: is a directory, not a file; track what is under it with --recursive")
@@ -303,19 +305,19 @@ def _error(exc: Exception, url: str, location: Location, client: Client) -> User
 
 def _status_error(url: str, location: Location, client: Client, exc: HttpResponseError) -> UserError:
     status = exc.status_code or 0
-    code = getattr(exc.response, "headers", {}).get("x-ms-error-code")
+    code = _error_code(exc)
     # HEAD answers have no body, but Azure (and Azurite) name the error in the x-ms-error-code header,
     # so a missing container is told from a missing blob without a second request.
     if code == "ContainerNotFound":
         account = client.service.account_name
-        return RemoteError(
+        return NotFound(
             f"{url}: container {location.container!r} does not exist in storage account {account!r}; "
             "check the container name and the account"
         )
     if code == "BlobNotFound":
-        return RemoteError(f"{url}: no such blob; check the name (blob names are case-sensitive)")
+        return NotFound(f"{url}: no such blob; check the name (blob names are case-sensitive)")
     if status == 404:
-        return RemoteError(f"{url}: no such blob or container ({code or 404}); check the URL")
+        return NotFound(f"{url}: no such blob or container ({code or 404}); check the URL")
     if code in _REJECTED_CREDENTIALS or _azurite_rejected(code, exc.reason):
         return UserError(
             f"{url}: Azure rejected the credentials from {client.source} ({code or status}); "
@@ -336,3 +338,8 @@ def _azurite_rejected(code: str | None, reason: str | None) -> bool:
     # Azure's own AuthorizationFailure (firewall, key access disabled) is a denial: the reason phrase,
     # which both set to the error's message, tells them apart.
     return code == "AuthorizationFailure" and "failed to authenticate" in (reason or "").lower()
+
+
+def _error_code(exc: Exception) -> str | None:
+    code: str | None = getattr(getattr(exc, "response", None), "headers", {}).get("x-ms-error-code")
+    return code

@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from lfs_meta import normalize
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError
+from lfs_meta.errors import NotFound, RemoteError
 from lfs_meta.providers import Options, RequestCounter
 
 _CHUNK = 1 << 20
@@ -32,13 +32,13 @@ class LocalFiles:
         self.options = options
         self.requests = RequestCounter()
 
-    def stat(self, url: str) -> Entry:
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
         path = local_path(url)
         self.requests.record("stat")
         try:
             info = path.stat()
         except FileNotFoundError:
-            raise RemoteError(f"{url}: no such file; check the path") from None
+            raise NotFound(f"{url}: no such file; check the path") from None
         except OSError as exc:
             raise RemoteError(f"{url}: cannot stat: {exc.strerror}") from None
         if not path.is_file():

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.providers import Options, RequestCounter, missing_sdk
 
 if TYPE_CHECKING:
@@ -76,15 +76,20 @@ class Gcs:
         self._retry = _retry_policy()
         self._lock = threading.Lock()
 
-    def stat(self, url: str) -> Entry:
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
         bucket, name = split(url)
         if not name:
             raise UserError(f"{url}: names a bucket, not an object; give gs://{bucket}/OBJECT")
         handle = self._bucket(url, bucket)
         try:
-            blob = handle.get_blob(name, timeout=ATTEMPT_TIMEOUT_SECONDS, retry=self._retry)
+            generation = int(version_id) if version_id and version_id.isdigit() else None
+            blob = handle.get_blob(
+                name, generation=generation, timeout=ATTEMPT_TIMEOUT_SECONDS, retry=self._retry
+            )
         except Exception as exc:
             raise self._error(exc, url, bucket, "storage.objects.get") from None
+        if blob is None and version_id:
+            raise VersionGone(f"{url}: generation {version_id} no longer exists")
         if blob is None:
             raise self._missing(handle, url, bucket)
         return _entry(f"gs://{bucket}/{name}", blob)
@@ -99,8 +104,8 @@ class Gcs:
         except Exception:
             exists = True
         if not exists:
-            return RemoteError(f"{url}: bucket {bucket!r} does not exist; check the bucket name")
-        return RemoteError(f"{url}: no such object; check the object name")
+            return NotFound(f"{url}: bucket {bucket!r} does not exist; check the bucket name")
+        return NotFound(f"{url}: no such object; check the object name")
 
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         bucket, prefix = split(url)
@@ -192,7 +197,7 @@ class Gcs:
         if isinstance(exc, auth.RefreshError | api.Unauthorized):
             return UserError(f"{url}: Google rejected the credentials; {CREDENTIAL_HELP}")
         if isinstance(exc, api.NotFound):
-            return RemoteError(f"{url}: bucket {bucket!r} does not exist; check the bucket name")
+            return NotFound(f"{url}: bucket {bucket!r} does not exist; check the bucket name")
         if isinstance(exc, api.Forbidden):
             return RemoteError(f"{url}: access denied (403); the credentials lack {permission} on it")
         if isinstance(exc, api.GoogleAPICallError) and exc.code in _TRANSIENT_STATUSES:

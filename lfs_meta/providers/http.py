@@ -11,7 +11,7 @@ from http.client import HTTPMessage, HTTPResponse
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError
 from lfs_meta.providers import Options, RequestCounter
 
 ATTEMPTS = 3
@@ -51,7 +51,7 @@ class Http:
         self.requests = RequestCounter()
         self._opener = urllib.request.build_opener(_CountingRedirects(self.requests))
 
-    def stat(self, url: str) -> Entry:
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
         response = self._head(url)
         length = response.headers.get("Content-Length")
         if length is None or not length.isdigit():
@@ -85,7 +85,7 @@ class Http:
                 return response
             except urllib.error.HTTPError as exc:
                 if exc.code in {404, 410}:
-                    raise RemoteError(f"{shown}: not found (HTTP {exc.code}); check the URL") from None
+                    raise NotFound(f"{shown}: not found (HTTP {exc.code}); check the URL") from None
                 if exc.code in (401, 403):
                     raise RemoteError(
                         f"{shown}: access denied (HTTP {exc.code}); lfs-meta sends web servers no credentials"

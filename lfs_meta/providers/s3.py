@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from lfs_meta import normalize
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.providers import Options, RequestCounter, missing_sdk
 
 CREDENTIAL_HELP = (
@@ -54,14 +54,24 @@ class S3:
         self._clients: dict[str | None, Any] = {}
         self._lock = threading.Lock()
 
-    def stat(self, url: str) -> Entry:
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
         profile, bucket, key = split(url)
         client = self._client(profile)
+        version = {"VersionId": version_id} if version_id else {}
         try:
-            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **version)
         except Exception as exc:
+            if version_id and _status(exc) in (400, 404) and self._exists(client, bucket, key):
+                raise VersionGone(f"s3://{bucket}/{key}: version {version_id} no longer exists") from None
             raise self._error(self._diagnose(client, bucket, key) or exc, url, bucket) from None
         return self._entry(url, head)
+
+    def _exists(self, client: Any, bucket: str, key: str) -> bool:
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+        except Exception:
+            return False
+        return True
 
     def _diagnose(self, client: Any, bucket: str, key: str) -> Exception | None:
         """A HEAD error has no body, so 'no bucket' looks like 'no key' and 'bad key' like 'denied'.
@@ -79,15 +89,35 @@ class S3:
         client = self._client(profile)
         base = url[: len(url) - len(prefix)]
         try:
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
-            ):
-                for item in page.get("Contents", ()):
-                    if item["Key"].endswith("/"):
-                        continue  # a console-made "folder" marker, not a file
-                    yield item["Key"][len(prefix) :], self._entry(base + item["Key"], item)
+            items = (
+                self._versions(client, bucket, prefix)
+                if self._versioned(client, bucket)
+                else (
+                    item
+                    for page in client.get_paginator("list_objects_v2").paginate(
+                        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
+                    )
+                    for item in page.get("Contents", ())
+                )
+            )
+            for item in items:
+                if item["Key"].endswith("/"):
+                    continue  # a console-made "folder" marker, not a file
+                yield item["Key"][len(prefix) :], self._entry(base + item["Key"], item)
         except Exception as exc:
             raise self._error(exc, url, bucket) from None
+
+    def _versioned(self, client: Any, bucket: str) -> bool:
+        """One GetBucketVersioning per listing: plain LIST pages carry no version ids."""
+        status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+        return status in ("Enabled", "Suspended")
+
+    def _versions(self, client: Any, bucket: str, prefix: str) -> Iterator[Mapping[str, Any]]:
+        """The current version of each key (keys whose latest version is a delete marker are gone)."""
+        for page in client.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
+        ):
+            yield from (item for item in page.get("Versions", ()) if item.get("IsLatest"))
 
     def _entry(self, url: str, meta: Mapping[str, Any]) -> Entry:
         # SSE-KMS and SSE-C objects have ETags that are not the content MD5.
@@ -166,9 +196,9 @@ class S3:
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code == "NoSuchBucket":
-            return RemoteError(f"{shown}: bucket {bucket!r} does not exist; check the bucket name")
+            return NotFound(f"{shown}: bucket {bucket!r} does not exist; check the bucket name")
         if code in _MISSING:
-            return RemoteError(f"{shown}: no such object; check the key (and the version id)")
+            return NotFound(f"{shown}: no such object; check the key (and the version id)")
         if code in _BAD_CREDENTIALS:
             return UserError(f"{shown}: AWS rejected the credentials ({code}); {CREDENTIAL_HELP}")
         if code in _WRONG_REGION or status == 301:
@@ -185,3 +215,9 @@ class S3:
         if code in {"SlowDown", "Throttling", "RequestLimitExceeded"} or (status or 0) >= 500:
             return Unreachable(f"{shown}: S3 kept failing after retries ({code or status}); try again later")
         return RemoteError(f"{shown}: S3 answered {status} {code}")
+
+
+def _status(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None) or {}
+    status: int | None = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status

@@ -1,0 +1,284 @@
+"""`lfs-meta check`: compare every entry with its remote object now, as cheaply as possible.
+
+Requests are the cost. Entries are grouped by store, bucket and directory; a group of two or more
+is read with LIST (one request per 1,000 keys) while listing pays for itself, and everything else
+with one metadata request (HEAD) each in a bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from lfs_meta import drift, index
+from lfs_meta.drift import Finding
+from lfs_meta.entry import Entry
+from lfs_meta.errors import NotFound, RemoteError, UserError, VersionGone
+from lfs_meta.progress import Progress
+from lfs_meta.providers import Provider, Providers
+
+LISTABLE = ("s3", "gs", "az")
+LIST_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Group:
+    """Entries whose objects sit directly in one directory of one bucket."""
+
+    prefix_url: str
+    members: dict[str, str]  # object name within the directory -> index path
+
+
+def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
+    """(groups to LIST, paths to HEAD one by one)."""
+    directories: dict[str, dict[str, str]] = defaultdict(dict)
+    singles = []
+    for path, entry in entries.items():
+        parts = urlsplit(entry.remote_url)
+        if parts.scheme not in LISTABLE and not parts.netloc.endswith(".blob.core.windows.net"):
+            singles.append(path)
+            continue
+        prefix_url, _, name = entry.remote_url.rpartition("/")
+        directories[prefix_url + "/"][unquote(name)] = path
+    groups = []
+    for prefix_url, members in sorted(directories.items()):
+        if len(members) >= 2:
+            groups.append(Group(prefix_url, members))
+        else:
+            singles.extend(members.values())
+    return groups, sorted(singles)
+
+
+class Checker:
+    def __init__(
+        self, providers: Providers, entries: Mapping[str, Entry], jobs: int, progress: Progress
+    ) -> None:
+        self.providers = providers
+        self.entries = entries
+        self.jobs = jobs
+        self.progress = progress
+
+    def run(self) -> list[Finding]:
+        groups, singles = plan(self.entries)
+        findings: list[Finding] = []
+        heads = list(singles)
+        for group in groups:
+            listed, leftover = self._list_group(group)
+            findings.extend(listed)
+            heads.extend(leftover)
+        findings.extend(self._head_all(heads))
+        return sorted(findings, key=lambda finding: finding.path)
+
+    def _list_group(self, group: Group) -> tuple[list[Finding], list[str]]:
+        """Findings from LIST pages, and the paths left for HEAD when listing stopped paying."""
+        provider = self.providers.for_url(group.prefix_url)
+        remaining = dict(group.members)
+        last = max(remaining)
+        findings: list[Finding] = []
+        listed = 0
+        try:
+            for relative, current in provider.list(group.prefix_url):
+                listed += 1
+                if relative in remaining:
+                    path = remaining.pop(relative)
+                    findings.append(self._compare(provider, path, current))
+                    self.progress.advance()
+                if not remaining or relative >= last:
+                    break
+                found = len(group.members) - len(remaining)
+                if math.ceil(listed / LIST_PAGE) > found:
+                    # The listing has cost more requests than the entries it found: sparse, HEAD the rest.
+                    return findings, sorted(remaining.values())
+        except NotFound as exc:
+            return findings + self._all(remaining.values(), drift.MISSING, str(exc)), []
+        except RemoteError as exc:
+            return findings + self._all(remaining.values(), drift.UNREACHABLE, str(exc)), []
+        missing = self._all(remaining.values(), drift.MISSING, "no such object")
+        return findings + [self._pinned_when_missing(provider, finding) for finding in missing], []
+
+    def _head_all(self, paths: Sequence[str]) -> list[Finding]:
+        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+            return list(pool.map(self._head, paths))
+
+    def _head(self, path: str) -> Finding:
+        recorded = self.entries[path]
+        try:
+            provider = self.providers.for_url(recorded.remote_url)
+            current = provider.stat(recorded.remote_url)
+        except NotFound as exc:
+            finding = self._pinned_when_missing(provider, Finding(path, drift.MISSING, reason=str(exc)))
+        except RemoteError as exc:  # unreachable, throttled, denied: the object could not be compared
+            finding = Finding(path, drift.UNREACHABLE, reason=str(exc))
+        else:
+            finding = self._compare(provider, path, current)
+        self.progress.advance()
+        return finding
+
+    def _compare(self, provider: Provider, path: str, current: Entry) -> Finding:
+        recorded = self.entries[path]
+        found = drift.changes(recorded, current)
+        if not found:
+            return Finding(path, drift.UNCHANGED)
+        if recorded.version_id and not _pinned_exists(provider, recorded):
+            return Finding(
+                path, drift.VERSION_GONE, found, f"version {recorded.version_id} no longer exists", current
+            )
+        return Finding(path, drift.MODIFIED, found, current=current)
+
+    def _pinned_when_missing(self, provider: Provider, finding: Finding) -> Finding:
+        recorded = self.entries[finding.path]
+        if recorded.version_id and _pinned_exists(provider, recorded):
+            return Finding(
+                finding.path, drift.MISSING, reason=f"deleted; version {recorded.version_id} still exists"
+            )
+        return finding
+
+    def _all(self, paths: Iterable[str], status: str, reason: str) -> list[Finding]:
+        findings = [Finding(path, status, reason=reason) for path in paths]
+        self.progress.advance(len(findings))
+        return findings
+
+
+def _pinned_exists(provider: Provider, recorded: Entry) -> bool:
+    try:
+        provider.stat(recorded.remote_url, version_id=recorded.version_id)
+    except VersionGone:
+        return False
+    except RemoteError:
+        return False
+    return True
+
+
+def check(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> list[Finding]:
+    with Progress("checking", total=len(entries)) as progress:
+        return Checker(providers, entries, jobs, progress).run()
+
+
+def refresh(
+    providers: Providers, entries: Mapping[str, Entry], findings: Sequence[Finding]
+) -> dict[str, Entry]:
+    """Full metadata (one HEAD each) for the drifted entries that --update will accept.
+
+    A LIST page lacks version ids and checksums on some stores, so it is not what gets recorded.
+    """
+    fresh = {}
+    for finding in findings:
+        if finding.status in (drift.MODIFIED, drift.VERSION_GONE):
+            recorded = entries[finding.path]
+            current = providers.for_url(recorded.remote_url).stat(recorded.remote_url)
+            fresh[finding.path] = drift.accepted(recorded, current)
+    return fresh
+
+
+def accept(fresh: Mapping[str, Entry]) -> Callable[[dict[str, Entry]], None]:
+    def change(entries: dict[str, Entry]) -> None:
+        entries.update(fresh)
+
+    return change
+
+
+def line(finding: Finding, update_hint: bool) -> str:
+    if finding.status in (drift.MODIFIED, drift.VERSION_GONE):
+        what = ", ".join(f"{c.field} {c.old} -> {c.new}" for c in finding.changes)
+        gone = f"; {finding.reason}" if finding.reason else ""
+        fix = f"; run 'lfs-meta check --update {finding.path}' to accept" if update_hint else ""
+        return f"{finding.path}: {finding.status.replace('_', ' ')}: {what}{gone}{fix}"
+    if finding.status == drift.MISSING:
+        fix = f"restore the object or run 'lfs-meta untrack {finding.path}'"
+        return f"{finding.path}: missing: {finding.reason}; {fix}"
+    return f"{finding.path}: unreachable: {finding.reason}"
+
+
+def report(
+    findings: Sequence[Finding],
+    requests: Mapping[str, int],
+    as_json: bool,
+    stats: bool,
+    updated: Sequence[str],
+) -> None:
+    counts = drift.summary(findings)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "summary": counts,
+                    "findings": [f.as_json() for f in findings],
+                    "updated": list(updated),
+                    "requests": dict(requests),
+                },
+                indent=2,
+            )
+        )
+        return
+    for finding in findings:
+        if finding.status != drift.UNCHANGED and finding.path not in updated:
+            print(line(finding, update_hint=not updated))
+    for path in updated:
+        print(f"{path}: updated to the remote's current metadata")
+    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items()))
+    if stats:
+        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
+        print(f"requests: {made}", file=sys.stderr)
+
+
+def select(entries: Mapping[str, Entry], paths: Sequence[str], index_path: Path) -> dict[str, Entry]:
+    """The entries named by `paths` (a directory names everything under it), or all of them."""
+    if not paths:
+        return dict(entries)
+    chosen = {}
+    for target in paths:
+        prefix = target.rstrip("/") + "/"
+        matched = {p: e for p, e in entries.items() if p == target or p.startswith(prefix)}
+        if not matched:
+            raise UserError(f"{index_path}: not tracked: {target}; see 'lfs-meta ls'")
+        chosen.update(matched)
+    return chosen
+
+
+def exit_code(findings: Sequence[Finding], allow_unreachable: bool, updated: Sequence[str]) -> int:
+    for finding in findings:
+        if finding.status == drift.UNREACHABLE and not allow_unreachable:
+            return 1
+        if finding.status in drift.DRIFT and finding.path not in updated:
+            return 1
+    return 0
+
+
+def run_update(
+    index_path: Path, providers: Providers, findings: Sequence[Finding], entries: Mapping[str, Entry]
+) -> list[str]:
+    fresh = refresh(providers, entries, findings)
+    if fresh:
+        index.update(index_path, accept(fresh))
+    return sorted(fresh)
+
+
+def pushed_entries(repo_root: Path, environ: Mapping[str, str], changed_only: bool) -> dict[str, Entry]:
+    """The index at the pushed commit; with `changed_only`, only what the push adds or changes."""
+    from lfs_meta import gitrefs
+
+    after = gitrefs.entries_at(repo_root, environ.get("PRE_COMMIT_TO_REF") or "HEAD")
+    from_ref = environ.get("PRE_COMMIT_FROM_REF")
+    if not changed_only or not from_ref:
+        return after
+    before = gitrefs.entries_at(repo_root, from_ref)
+    return {path: after[path] for path in drift.changed_paths(before, after)}
+
+
+def refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
+    drifted = [f.path for f in findings if f.status in drift.DRIFT]
+    unreachable = [f.path for f in findings if f.status == drift.UNREACHABLE and not allow_unreachable]
+    named = ", ".join(drifted + unreachable)
+    print(
+        f"lfs-meta: push refused: remote objects changed or could not be checked: {named}. "
+        "Accept their current state with 'lfs-meta check --update' and commit, "
+        "or skip this check once with 'SKIP=lfs-meta-drift git push'",
+        file=sys.stderr,
+    )
