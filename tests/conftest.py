@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +130,49 @@ def store(request: pytest.FixtureRequest) -> Store:
         dict(request.getfixturevalue("azure_emulator").env),
         "azure",
     )
+
+
+Completed = subprocess.CompletedProcess[str]
+
+
+def pre_commit(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Completed:
+    return subprocess.run(
+        [BIN / "pre-commit", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """This checkout as it is now (uncommitted work included), committed in a repo of its own."""
+    snapshot = tmp_path_factory.mktemp("lfs-meta-snapshot")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        if (ROOT / name).is_file():
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, snapshot / name)
+    for args in (
+        ("init", "-q"),
+        ("add", "-A"),
+        ("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"),
+    ):
+        assert git(snapshot, *args).returncode == 0
+    return snapshot, git(snapshot, "rev-parse", "HEAD").stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def hook_env(pre_commit_home: Path) -> Iterator[dict[str, str]]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    env.pop("PRE_COMMIT", None)
+    yield env

@@ -3,22 +3,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, SEED_INDEX, git
+from conftest import BIN, ROOT, SEED_INDEX, git, pre_commit
 
-Completed = subprocess.CompletedProcess[str]
 INVALID_INDEX = '{"data/a.vcf": {"remote_url": "https://h/a.vcf?sig=SECRETSIGNATURE", "size": -1}}'
-
-
-def pre_commit(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Completed:
-    return subprocess.run(
-        [BIN / "pre-commit", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
 
 
 def hook_ids() -> list[str]:
@@ -32,46 +23,9 @@ def test_manifest_is_valid_for_pre_commit() -> None:
 
 def test_readme_names_every_hook() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert hook_ids() == ["lfs-meta-validate"]
+    assert hook_ids() == ["lfs-meta-validate", "lfs-meta-drift"]
     for hook_id in hook_ids():
         assert hook_id in readme
-
-
-@pytest.fixture(scope="session")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """This checkout as it is now (uncommitted work included), committed in a repo of its own."""
-    snapshot = tmp_path_factory.mktemp("lfs-meta-snapshot")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (entry.decode() for entry in listed)):
-        if (ROOT / name).is_file():
-            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, snapshot / name)
-    for args in (
-        ("init", "-q"),
-        ("add", "-A"),
-        ("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"),
-    ):
-        assert git(snapshot, *args).returncode == 0
-    return snapshot, git(snapshot, "rev-parse", "HEAD").stdout.strip()
-
-
-@pytest.fixture(scope="session")
-def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pre-commit-home")
-
-
-@pytest.fixture
-def hook_env(pre_commit_home: Path) -> Iterator[dict[str, str]]:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
-    env.pop("PRE_COMMIT", None)
-    yield env
 
 
 def write_index(repo: Path, text: str) -> None:
