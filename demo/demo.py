@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -45,51 +46,63 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
     client.create_bucket(Bucket="demo-cohort")
     for key, body in OBJECTS.items():
         client.put_object(Bucket="demo-cohort", Key=key, Body=body, ContentType="application/octet-stream")
-
-    repo = work / "analysis"
-    repo.mkdir()
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["config", "user.name", "Demo"],
-        ["config", "user.email", "d@x"],
-    ):
-        subprocess.run(["git", *args], cwd=repo, check=True)
-    shutil.copy2(ROOT / "hooks" / "pre-commit", repo / ".git" / "hooks" / "pre-commit")
-
+    repo = _repository(work)
     env = {**os.environ, **s3.env}
+    run = functools.partial(show, cwd=repo, env=env)
+
     print(f"\nTracking {len(OBJECTS)} objects in s3://demo-cohort without downloading them:")
-    failures = show(
+    failures = run(
         *("lfs-meta", "track-remote", "s3://demo-cohort/data/", "--recursive", "--path-prefix", "data"),
         *("--patient", "Patient/1234", "--specimen", "Specimen/NA12878"),
-        cwd=repo,
-        env=env,
     )
-    failures += show(
-        *(
-            "lfs-meta",
-            "track-remote",
-            "s3://demo-cohort/clinical/samples.csv",
-            "--path",
-            "clinical/samples.csv",
-        ),
-        cwd=repo,
-        env=env,
+    failures += run(
+        "lfs-meta", "track-remote", "s3://demo-cohort/clinical/samples.csv", "--path", "clinical/samples.csv"
     )
-    failures += show("lfs-meta", "validate", cwd=repo)
-    failures += show("lfs-meta", "ls", cwd=repo)
-    failures += show("git", "add", ".lfs-meta", cwd=repo)
-    failures += show("git", "commit", "-qm", "Track the cohort's files", cwd=repo)
+    failures += run("lfs-meta", "validate")
+    failures += run("lfs-meta", "ls")
+    failures += run("git", "add", ".lfs-meta")
+    failures += run("git", "commit", "-qm", "Track the cohort's files")
+    failures += run("git", "push", "-q", "origin", "main")
+
+    print("\nSomeone overwrites a tracked object in the bucket; the next push is refused:")
+    client.put_object(Bucket="demo-cohort", Key="data/NA12878.bam", Body=b"re-aligned" * 100)
+    (repo / "NOTES.md").write_text("QC done\n")
+    failures += run("git", "add", "NOTES.md")
+    failures += run("git", "commit", "-qm", "QC notes")
+    refused_push = run("git", "push", "-q", "origin", "main") != 0
+
+    print("\nAccept the new state, commit, push again:")
+    failures += run("lfs-meta", "check", "--update")
+    failures += run("git", "commit", "-qam", "Accept the re-aligned BAM")
+    failures += run("git", "push", "-q", "origin", "main")
 
     signed = client.generate_presigned_url(
         "get_object", Params={"Bucket": "demo-cohort", "Key": "data/NA12878.bam"}
     )
     text = (repo / index.INDEX_PATH).read_text().replace('"s3://demo-cohort/data/NA12878.bam"', f'"{signed}"')
     (repo / index.INDEX_PATH).write_text(text)
-    print("\nNow someone pastes a presigned URL into the index; the commit hook refuses it:")
-    refused = show("git", "commit", "-qam", "Use a download link", cwd=repo) != 0
-    show("git", "log", "--oneline", cwd=repo)
-    print("\nThe signature is masked (****) in the report; the commit did not happen.")
-    return 0 if refused and not failures else 1
+    print("\nSomeone pastes a presigned URL into the index; the commit hook refuses it:")
+    refused_commit = run("git", "commit", "-qam", "Use a download link") != 0
+    run("git", "log", "--oneline")
+    print("\nThe signature is masked (****) in the report; that commit did not happen.")
+    return 0 if refused_push and refused_commit and not failures else 1
+
+
+def _repository(work: Path) -> Path:
+    """A git repository with lfs-meta's plain hooks and a local bare remote."""
+    repo, remote = work / "analysis", work / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    repo.mkdir()
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["config", "user.name", "Demo"],
+        ["config", "user.email", "d@x"],
+        ["remote", "add", "origin", str(remote)],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    for hook in ("pre-commit", "pre-push"):
+        shutil.copy2(ROOT / "hooks" / hook, repo / ".git" / "hooks" / hook)
+    return repo
 
 
 if __name__ == "__main__":
