@@ -14,7 +14,7 @@ def test_make_demo_script_runs_end_to_end(cli_env: dict[str, str]) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert re.search(r"10,244  data/NA12878\.bam  s3://demo-cohort/data/NA12878\.bam", output)
-    assert "lfs-meta: push refused: remote objects changed or could not be checked: data/NA12878.bam." in output
+    assert "push refused: remote objects changed or could not be checked: data/NA12878.bam." in output
     assert "data/NA12878.bam: updated to the remote's current metadata" in output
     assert "is a signed URL (carries AWSAccessKeyId, Signature)" in output
     signature = re.search(r"Signature=([^&']+)", output)
