@@ -16,7 +16,7 @@ from azure.storage.blob import ContainerSasPermissions, ContentSettings, generat
 
 from lfs_meta import schema
 from lfs_meta.entry import Entry
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError
 from lfs_meta.providers import Options, azure
 
 from emulators import AZURE_ACCOUNT_KEY, AzureEmulator, azure_connection_string, free_port
@@ -180,7 +180,7 @@ def test_stat_of_a_prefix_or_a_directory_is_refused(
 
 
 def test_missing_blob(provider: azure.Azure, azure_container: str) -> None:
-    message = failure(RemoteError, provider, f"az://{azure_container}/no/such.vcf")
+    message = failure(NotFound, provider, f"az://{azure_container}/no/such.vcf")
 
     assert "no such blob" in message
     assert provider.requests.operations == {"HEAD blob": 1}
@@ -188,7 +188,7 @@ def test_missing_blob(provider: azure.Azure, azure_container: str) -> None:
 
 def test_missing_container_is_named(provider: azure.Azure) -> None:
     for listing in (False, True):
-        message = failure(RemoteError, provider, "az://no-such-container/a.vcf", listing=listing)
+        message = failure(NotFound, provider, "az://no-such-container/a.vcf", listing=listing)
         assert "container 'no-such-container' does not exist in storage account 'devstoreaccount1'" in message
     assert provider.requests.operations == {"HEAD blob": 1, "GET list": 1}
 

@@ -16,7 +16,7 @@ import google_crc32c
 import pytest
 
 from lfs_meta import normalize, schema
-from lfs_meta.errors import RemoteError, Unreachable, UserError
+from lfs_meta.errors import NotFound, Unreachable, UserError
 from lfs_meta.providers import Options, gcs
 
 from emulators import HOST, GcsEmulator, free_port, unique_name
@@ -97,13 +97,13 @@ def test_list_asks_for_pages_of_1000_objects_one_request_each(
     assert listing.requests.operations == Counter({"GET list": 2})
 
 
-def test_missing_object_is_a_remote_error(emulated: gcs.Gcs, gcs_client: Any, gcs_bucket: str) -> None:
+def test_missing_object_is_not_found(emulated: gcs.Gcs, gcs_client: Any, gcs_bucket: str) -> None:
     gcs_client.bucket(gcs_bucket).blob("present").upload_from_string(BODY)
 
-    with pytest.raises(RemoteError) as raised:
+    with pytest.raises(NotFound) as raised:
         emulated.stat(f"gs://{gcs_bucket}/absent")
 
-    assert type(raised.value) is RemoteError
+    assert type(raised.value) is NotFound
     message = str(raised.value)
     assert message.startswith(f"gs://{gcs_bucket}/absent: no such object;")
     assert_one_line(message, BODY.decode())
@@ -114,12 +114,12 @@ def test_missing_object_is_a_remote_error(emulated: gcs.Gcs, gcs_client: Any, gc
 def test_missing_bucket_is_named(emulated: gcs.Gcs) -> None:
     bucket = unique_name("absent")
 
-    with pytest.raises(RemoteError) as stat_error:
+    with pytest.raises(NotFound) as stat_error:
         emulated.stat(f"gs://{bucket}/file.txt")
-    with pytest.raises(RemoteError) as list_error:
+    with pytest.raises(NotFound) as list_error:
         list(emulated.list(f"gs://{bucket}/prefix/"))
 
-    assert type(stat_error.value) is RemoteError and type(list_error.value) is RemoteError
+    assert type(stat_error.value) is NotFound and type(list_error.value) is NotFound
     assert (
         str(stat_error.value)
         == f"gs://{bucket}/file.txt: bucket '{bucket}' does not exist; check the bucket name"
