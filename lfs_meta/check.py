@@ -127,10 +127,8 @@ class Checker:
         if not found:
             return Finding(path, drift.UNCHANGED)
         if recorded.version_id and not _pinned_exists(provider, recorded):
-            return Finding(
-                path, drift.VERSION_GONE, found, f"version {recorded.version_id} no longer exists", current
-            )
-        return Finding(path, drift.MODIFIED, found, current=current)
+            return Finding(path, drift.VERSION_GONE, found, f"version {recorded.version_id} no longer exists")
+        return Finding(path, drift.MODIFIED, found)
 
     def _pinned_when_missing(self, provider: Provider, finding: Finding) -> Finding:
         recorded = self.entries[finding.path]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lfs_meta.entry import Entry
@@ -30,7 +30,6 @@ class Finding:
     status: str
     changes: tuple[Change, ...] = ()
     reason: str | None = None
-    current: Entry | None = field(default=None, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "status": self.status}
