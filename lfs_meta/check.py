@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from lfs_meta.drift import Finding
 from lfs_meta.entry import Entry
 from lfs_meta.errors import NotFound, RemoteError, UserError, VersionGone
 from lfs_meta.progress import Progress
-from lfs_meta.providers import Provider, Providers
+from lfs_meta.providers import AZURE_HOST_SUFFIX, Provider, Providers
 
 LISTABLE = ("s3", "gs", "az")
 LIST_PAGE = 1000
@@ -30,30 +31,47 @@ LIST_PAGE = 1000
 
 @dataclass(frozen=True)
 class Group:
-    """Entries whose objects sit directly in one directory of one bucket."""
+    """Entries of one bucket, listed from the deepest directory that holds them all."""
 
     prefix_url: str
-    members: dict[str, str]  # object name within the directory -> index path
+    members: dict[str, str]  # object name below prefix_url -> index path
 
 
 def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
-    """(groups to LIST, paths to HEAD one by one)."""
-    directories: dict[str, dict[str, str]] = defaultdict(dict)
+    """(groups to LIST, paths to HEAD one by one).
+
+    One listing per bucket: its pages are shared by every directory below the common prefix,
+    where one listing per directory would cost at least a request each.
+    """
+    buckets: dict[str, list[str]] = defaultdict(list)
     singles = []
     for path, entry in entries.items():
-        parts = urlsplit(entry.remote_url)
-        if parts.scheme not in LISTABLE and not parts.netloc.endswith(".blob.core.windows.net"):
+        root = _bucket_root(entry.remote_url)
+        if root is None:
             singles.append(path)
-            continue
-        prefix_url, _, name = entry.remote_url.rpartition("/")
-        directories[prefix_url + "/"][unquote(name)] = path
-    groups = []
-    for prefix_url, members in sorted(directories.items()):
-        if len(members) >= 2:
-            groups.append(Group(prefix_url, members))
         else:
-            singles.extend(members.values())
-    return groups, sorted(singles)
+            buckets[root].append(path)
+    groups = []
+    for paths in buckets.values():
+        if len(paths) < 2:
+            singles.extend(paths)
+            continue
+        urls = [entries[path].remote_url for path in paths]
+        # Character-wise on purpose: cut back to the last '/' below, it is the deepest shared directory.
+        prefix_url = os.path.commonprefix(urls).rpartition("/")[0] + "/"  # noqa: RUF071
+        members = {unquote(url[len(prefix_url) :]): path for url, path in zip(urls, paths, strict=True)}
+        groups.append(Group(prefix_url, members))
+    return sorted(groups, key=lambda group: group.prefix_url), sorted(singles)
+
+
+def _bucket_root(url: str) -> str | None:
+    """scheme://bucket/ (Azure https: .../container/) for stores that can list; None otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme in LISTABLE:
+        return f"{parts.scheme}://{parts.netloc}/"
+    if parts.scheme == "https" and parts.netloc.endswith(AZURE_HOST_SUFFIX):
+        return f"https://{parts.netloc}/{parts.path.lstrip('/').partition('/')[0]}/"
+    return None
 
 
 class Checker:

@@ -47,14 +47,19 @@ def test_changed_paths_are_additions_and_edits() -> None:
     assert drift.changed_paths(before, after) == ["b", "new"]
 
 
-def test_plan_lists_directories_with_several_entries_and_heads_the_rest() -> None:
+def test_plan_lists_each_bucket_once_from_its_deepest_shared_directory() -> None:
     entries = {
-        "x/1": Entry(remote_url="s3://bkt/run/1.vcf", size=1),
-        "x/2": Entry(remote_url="s3://bkt/run/2.vcf", size=1),
-        "y": Entry(remote_url="s3://bkt/other/3.vcf", size=1),
+        "x/1": Entry(remote_url="s3://bkt/run/a/1.vcf", size=1),
+        "x/2": Entry(remote_url="s3://bkt/run/b/2.vcf", size=1),
+        "y": Entry(remote_url="gs://one/run/3.vcf", size=1),
+        "q": Entry(remote_url="https://acct.blob.core.windows.net/c/d%20e/4.vcf", size=1),
+        "r": Entry(remote_url="https://acct.blob.core.windows.net/c/d%20e/5.vcf", size=1),
         "z": Entry(remote_url="https://host/run/4.vcf", size=1),
         "w": Entry(remote_url="https://host/run/5.vcf", size=1),
     }
     groups, singles = check.plan(entries)
-    assert groups == [check.Group("s3://bkt/run/", {"1.vcf": "x/1", "2.vcf": "x/2"})]
+    assert groups == [
+        check.Group("https://acct.blob.core.windows.net/c/d%20e/", {"4.vcf": "q", "5.vcf": "r"}),
+        check.Group("s3://bkt/run/", {"a/1.vcf": "x/1", "b/2.vcf": "x/2"}),
+    ]
     assert singles == ["w", "y", "z"]

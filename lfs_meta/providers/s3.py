@@ -52,6 +52,7 @@ class S3:
         self.options = options
         self.requests = RequestCounter()
         self._clients: dict[str | None, Any] = {}
+        self._versioning: dict[str, bool] = {}
         self._lock = threading.Lock()
 
     def stat(self, url: str, version_id: str | None = None) -> Entry:
@@ -108,9 +109,11 @@ class S3:
             raise self._error(exc, url, bucket) from None
 
     def _versioned(self, client: Any, bucket: str) -> bool:
-        """One GetBucketVersioning per listing: plain LIST pages carry no version ids."""
-        status = client.get_bucket_versioning(Bucket=bucket).get("Status")
-        return status in ("Enabled", "Suspended")
+        """One GetBucketVersioning per bucket and run: plain LIST pages carry no version ids."""
+        if bucket not in self._versioning:
+            status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+            self._versioning[bucket] = status in ("Enabled", "Suspended")
+        return self._versioning[bucket]
 
     def _versions(self, client: Any, bucket: str, prefix: str) -> Iterator[Mapping[str, Any]]:
         """The current version of each key (keys whose latest version is a delete marker are gone)."""
