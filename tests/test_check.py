@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,25 @@ def test_stopped_store_is_unreachable_not_drift(
     assert statuses(result) == {"a.vcf": "unreachable"}
     assert "cannot reach the S3 endpoint" in result["findings"][0]["reason"]
     assert run(capsys, "check", "--allow-unreachable")[0] == 0
+
+
+def test_every_store_unreachable_is_not_drift(
+    repo: Path, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put("gone/a.vcf", b"x")
+    store.put("gone/b.vcf", b"y")
+    assert main(["track-remote", store.url("gone/"), "--recursive"]) == 0
+    capsys.readouterr()
+    closed = f"127.0.0.1:{emulators.free_port()}"  # nothing listens: what a stopped emulator looks like
+    use_env(
+        monkeypatch, {name: re.sub(r"127\.0\.0\.1:\d+", closed, value) for name, value in store.env.items()}
+    )
+    code, result = run(capsys, "check")
+    assert (code, statuses(result)) == (1, {"a.vcf": "unreachable", "b.vcf": "unreachable"})
+    assert result["summary"]["missing"] == result["summary"]["modified"] == 0
+    before = (repo / INDEX).read_bytes()
+    code, result = run(capsys, "check", "--update")
+    assert (code, result["updated"], (repo / INDEX).read_bytes()) == (1, [], before)
 
 
 class _SlowDown(BaseHTTPRequestHandler):
