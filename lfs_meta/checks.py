@@ -6,12 +6,13 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from lfs_meta import paths, reader, schema, urls
 from lfs_meta.problem import Problem, describe, json_pointer
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _FIXES = {
     "remote_url": "write it as s3://bucket/key, gs://bucket/object, az://container/blob, "
@@ -49,10 +50,14 @@ def find_problems(data: Any) -> list[Problem]:
     for path, entry in data.items():
         if isinstance(entry, dict):
             by_entry[path].extend(_entry_problems(path, entry))
+    for path, problem in _specimen_problems(data):
+        by_entry[path].append(problem)
     return [problem for problems in by_entry.values() for problem in problems]
 
 
 def _schema_errors(data: Any) -> Iterator[jsonschema.ValidationError]:
+    if schema.is_valid(data):
+        return
     for error in schema.validator().iter_errors(data):
         # Index keys get fuller checks (with fixes) in paths.path_problems.
         if error.schema_path and error.schema_path[0] == "propertyNames":
@@ -139,6 +144,27 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
                 pointer=json_pointer([path]),
             ),
         )
+
+
+def _specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
+    """A specimen comes from one patient: every entry naming both must agree on which."""
+    first: dict[str, tuple[str, str]] = {}
+    for path, entry in index.items():
+        if not isinstance(entry, dict):
+            continue
+        specimen, patient = entry.get("specimen"), entry.get("patient")
+        if not (isinstance(specimen, str) and isinstance(patient, str)):
+            continue
+        seen_path, seen_patient = first.setdefault(specimen, (path, patient))
+        if seen_patient != patient:
+            yield (
+                path,
+                Problem(
+                    f"{specimen} is from {seen_patient} in {seen_path!r}, but from {patient} here",
+                    "correct the patient of one of the two entries",
+                    pointer=json_pointer([path, "patient"]),
+                ),
+            )
 
 
 def _entry_problems(path: str, entry: Mapping[str, Any]) -> Iterator[Problem]:

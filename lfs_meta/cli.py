@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, check, index, ls, providers, track, validate
+from lfs_meta import __version__, check, fhir, index, init_meta, ls, providers, track, validate
 from lfs_meta.errors import UserError
 
 
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls_parser.set_defaults(run=_ls)
     _add_track_remote(commands)
     _add_check(commands)
+    _add_init_meta(commands)
 
     untrack_parser = commands.add_parser(
         "untrack",
@@ -112,6 +113,47 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_index(parser)
     _add_json(parser)
     parser.set_defaults(run=_check)
+
+
+def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "init-meta",
+        help="write the index as FHIR DocumentReference NDJSON (plus Patient and Specimen stubs)",
+        description="Write one DocumentReference per entry, and Patient.ndjson and Specimen.ndjson next to "
+        "it for every referenced id. Files are rewritten only when their bytes change.",
+    )
+    parser.add_argument(
+        "--input", type=Path, metavar="PATH", help="the index (default: .lfs-meta/metadata.json here)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help=f"the DocumentReference file (default: {init_meta.DEFAULT_OUTPUT} at the repository root)",
+    )
+    parser.add_argument(
+        "--fhir-version",
+        choices=fhir.VERSIONS,
+        help="R5 (default) or R4B; also [fhir] version in .lfs-meta/config",
+    )
+    parser.add_argument(
+        "--project",
+        metavar="ID",
+        help="namespace of the resource ids; also [fhir] project in .lfs-meta/config",
+    )
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="read the index as staged, and also require the files as staged to be current",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when anything is out of date"
+    )
+    parser.add_argument(
+        "--hook", action="store_true", help="exit 1 when anything was rewritten (the lfs-meta-fhir hook)"
+    )
+    _add_json(parser)
+    parser.set_defaults(run=_init_meta)
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -233,6 +275,19 @@ def _check(args: argparse.Namespace) -> int:
     if args.pre_push and code:
         check.refuse_push(findings, args.allow_unreachable)
     return code
+
+
+def _init_meta(args: argparse.Namespace) -> int:
+    request = init_meta.Request(
+        index_path=args.input or _default_index(),
+        output=args.output,
+        version=args.fhir_version,
+        project=args.project,
+        staged=args.staged,
+        check_only=args.check,
+        hook=args.hook,
+    )
+    return init_meta.run(request, os.environ, args.json)
 
 
 def _untrack(args: argparse.Namespace) -> int:

@@ -30,5 +30,23 @@ def validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+def is_valid(data: Any) -> bool:
+    """True when `data` certainly satisfies the schema, from a compiled validator (~50x faster).
+
+    False means "not known valid": the caller then asks `validator()` for the errors and their words.
+    """
+    try:
+        return bool(_compiled().is_valid(data))
+    except (ValueError, TypeError, OverflowError):  # e.g. a lone surrogate it cannot encode
+        return False
+
+
+@functools.cache
+def _compiled() -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(load_schema())
+
+
 def entry_fields() -> list[str]:
     return sorted(load_schema()["$defs"]["entry"]["properties"])

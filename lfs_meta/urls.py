@@ -30,6 +30,8 @@ SECRET_PARAMS = frozenset(
     }
 )
 _UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f]")
+# scheme://bucket/key with no user, port, query or fragment, and a key that names an object
+_PLAIN_BUCKET_URL = re.compile(r"(s3|gs|az)://([^/@:?#\[\]]+)/([^?#]*[^/?#])\Z")
 _SHAPES = {
     "s3": "s3://bucket/key or s3://profile@bucket/key",
     "gs": "gs://bucket/object",
@@ -60,6 +62,13 @@ def redact(url: str) -> str:
 
 def url_problems(url: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for a remote_url; empty when it is usable."""
+    plain = _PLAIN_BUCKET_URL.match(url)
+    if plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]) and not _UNSAFE_CHARS.search(url):
+        return []  # the usual shape, accepted without urlsplit: a large index has one per entry
+    return full_url_problems(url)
+
+
+def full_url_problems(url: str) -> list[tuple[str, str]]:
     if _UNSAFE_CHARS.search(url):
         return [("contains spaces or control characters", "percent-encode them (%20 for a space)")]
     try:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from lfs_meta import index
+from lfs_meta import index, staged
 from lfs_meta.errors import UserError
 from lfs_meta.problem import Problem
 
@@ -39,13 +38,9 @@ def _print_report(results: list[tuple[str, list[Problem]]]) -> None:
 
 def _staged_index() -> bytes:
     """The index as it is in git's staging area, which is what a commit will record."""
-    spec = f":{index.INDEX_PATH.as_posix()}"
-    try:
-        done = subprocess.run(["git", "cat-file", "blob", spec], capture_output=True, check=False)
-    except FileNotFoundError:
-        raise UserError("git is not installed; --staged reads the index from git") from None
-    if done.returncode != 0:
+    raw = staged.blob(Path.cwd(), index.INDEX_PATH.as_posix())
+    if raw is None:
         raise UserError(
             f"no staged {index.INDEX_PATH.as_posix()} here; run from the repository root after 'git add'"
         )
-    return done.stdout
+    return raw

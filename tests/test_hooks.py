@@ -23,7 +23,7 @@ def test_manifest_is_valid_for_pre_commit() -> None:
 
 def test_readme_names_every_hook() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert hook_ids() == ["lfs-meta-validate", "lfs-meta-drift"]
+    assert hook_ids() == ["lfs-meta-validate", "lfs-meta-drift", "lfs-meta-fhir"]
     for hook_id in hook_ids():
         assert hook_id in readme
 
@@ -94,6 +94,11 @@ def test_plain_git_pre_commit_hook(git_repo: Path, cli_env: dict[str, str]) -> N
 
     write_index(git_repo, SEED_INDEX)
     (git_repo / ".lfs-meta" / "metadata.json").write_text("{not staged, not checked")
+    stopped = git(git_repo, "commit", "-qm", "good", env=cli_env)
+    assert stopped.returncode == 1
+    assert "META/DocumentReference.ndjson: wrote 1 resource(s)" in stopped.stderr
+    assert "run 'git add META' and commit again" in stopped.stderr
+    assert git(git_repo, "add", "META").returncode == 0
     accepted = git(git_repo, "commit", "-qm", "good", env=cli_env)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lfs_meta import reader, schema, urls
 from lfs_meta.cli import main
 
 from conftest import SEED_INDEX
@@ -221,6 +222,16 @@ MALFORMED = [
         id="deep-extra",
     ),
     pytest.param("[" * 100_000 + "]" * 100_000, None, "nested more than", id="deep-document"),
+    pytest.param(
+        doc(
+            a=entry(patient="Patient/1", specimen="Specimen/S"),
+            b=entry(specimen="Specimen/S"),
+            c=entry(patient="Patient/2", specimen="Specimen/S"),
+        ),
+        "/c/patient",
+        "Specimen/S is from Patient/1 in 'a', but from Patient/2 here",
+        id="specimen-of-two-patients",
+    ),
 ]
 
 
@@ -353,3 +364,53 @@ def test_unusable_file_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.startswith(f"lfs-meta: error: {path}: {message}")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("text", "where", "words"), MALFORMED)
+def test_compiled_schema_never_passes_what_jsonschema_rejects(
+    text: str | bytes, where: str, words: str
+) -> None:
+    parsed = reader.parse(text.encode() if isinstance(text, str) else text)
+    if parsed.data is not None:
+        rejected = any(True for _ in schema.validator().iter_errors(parsed.data))
+        assert not (rejected and schema.is_valid(parsed.data))
+
+
+def test_compiled_schema_agrees_on_valid_indexes() -> None:
+    data = json.loads(SEED_INDEX)
+    assert schema.is_valid(data) and schema.validator().is_valid(data)
+    assert not schema.is_valid({"\ud800": entry()})  # what it cannot encode is left to jsonschema
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://my-bucket/data/a.vcf",
+        "s3://bkt.with.dots/k/ü.vcf",
+        "s3://b/a",
+        "s3://my-bucket/",
+        "s3://my-bucket/dir/",
+        "s3://My-Bucket/a",
+        "S3://bkt/a",
+        "s3://bkt:80/a",
+        "s3://bkt:x/a",
+        "s3://profile@bkt/a",
+        "s3://u:pw@bkt/a",
+        "s3://bkt/a?versionId=1",
+        "s3://bkt/a#f",
+        "s3://bkt/a b",
+        "s3://bkt/a\n",
+        "s3://[::1]/a",
+        "s3://bkt//a",
+        "s3://bkt/%zz",
+        "gs://bkt_x/a",
+        "gs://" + "a" * 222 + "/k",
+        "gs://-bkt/a",
+        "az://$root/a",
+        "az://a--b/a",
+        "az://ab/c/",
+        "az://abc/c",
+    ],
+)
+def test_fast_url_check_agrees_with_the_full_one(url: str) -> None:
+    assert urls.url_problems(url) == urls.full_url_problems(url)

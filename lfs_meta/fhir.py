@@ -1,0 +1,136 @@
+"""Index entries as FHIR resources: DocumentReference per entry, Patient and Specimen stubs.
+
+Pure: no files, no git. The same entries, version and project always give the same resources.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from lfs_meta import content_types
+from lfs_meta.entry import Entry
+
+R5 = "R5"
+R4B = "R4B"
+VERSIONS = (R5, R4B)
+
+# Stable names, not fetched by anyone: changing one would orphan every resource already loaded.
+BASE_URL = "https://lfs-meta.dev/fhir/"
+EXTENSION_URL = BASE_URL + "StructureDefinition/"
+PATH_SYSTEM = BASE_URL + "NamingSystem/path"
+ETAG = EXTENSION_URL + "etag"
+VERSION_ID = EXTENSION_URL + "version-id"
+CHECKSUM = EXTENSION_URL + "checksum-"  # + algorithm: md5, sha1, sha256, sha512, crc32, crc32c, crc64nvme
+SIZE = EXTENSION_URL + "size"
+SPECIMEN = EXTENSION_URL + "specimen"
+
+UNSIGNED_INT_MAX = 2**31 - 1  # R4B Attachment.size
+_GENERIC_TYPES = {"binary/octet-stream", "application/octet-stream"}
+
+
+@dataclass(frozen=True)
+class Resources:
+    document_references: list[dict[str, Any]]
+    patients: list[dict[str, Any]]
+    specimens: list[dict[str, Any]]
+
+
+def project_namespace(project: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{BASE_URL}project/{project}")
+
+
+def resources(entries: Mapping[str, Entry], version: str, project: str) -> Resources:
+    """Every resource for a valid index, each list sorted (by path, then by id)."""
+    namespace = project_namespace(project)
+    documents = [document_reference(path, entries[path], version, namespace) for path in sorted(entries)]
+    patients = {entry.patient for entry in entries.values() if entry.patient}
+    specimen_subjects: dict[str, str | None] = {}
+    for entry in entries.values():
+        if entry.specimen:
+            specimen_subjects[entry.specimen] = entry.patient or specimen_subjects.get(entry.specimen)
+    return Resources(
+        documents,
+        [{"resourceType": "Patient", "id": _id_of(ref)} for ref in sorted(patients)],
+        [_specimen(ref, specimen_subjects[ref]) for ref in sorted(specimen_subjects)],
+    )
+
+
+def document_reference(path: str, entry: Entry, version: str, namespace: uuid.UUID) -> dict[str, Any]:
+    document: dict[str, Any] = {"resourceType": "DocumentReference", "id": str(uuid.uuid5(namespace, path))}
+    if entry.specimen and version == R5:  # R5 has no context.related
+        document["extension"] = [{"url": SPECIMEN, "valueReference": {"reference": entry.specimen}}]
+    document["identifier"] = [{"system": PATH_SYSTEM, "value": path}]
+    document["status"] = "current"
+    if entry.patient:
+        document["subject"] = {"reference": entry.patient}
+    document["content"] = [{"attachment": attachment(path, entry, version)}]
+    if entry.specimen and version == R4B:
+        document["context"] = {"related": [{"reference": entry.specimen}]}
+    return document
+
+
+def attachment(path: str, entry: Entry, version: str) -> dict[str, Any]:
+    extensions = _extensions(entry)
+    out: dict[str, Any] = {}
+    content_type = content_types.guess(path) or _recorded_type(entry.content_type)
+    if content_type:
+        out["contentType"] = content_type
+    out["url"] = entry.remote_url
+    if version == R5:
+        out["size"] = str(entry.size)  # integer64 is a JSON string
+    elif entry.size <= UNSIGNED_INT_MAX:
+        out["size"] = entry.size
+    else:
+        extensions.append({"url": SIZE, "valueDecimal": entry.size})
+    sha1 = entry.checksums.get("sha1")
+    if sha1 and "-" not in sha1:  # hash is the SHA-1 of the whole content, not a composite
+        out["hash"] = base64.b64encode(bytes.fromhex(sha1)).decode("ascii")
+    out["title"] = PurePosixPath(path).name
+    if entry.last_modified:
+        out["creation"] = entry.last_modified
+    if extensions:
+        return {"extension": extensions, **out}
+    return out
+
+
+def _extensions(entry: Entry) -> list[dict[str, Any]]:
+    checksums = dict(entry.checksums)
+    if entry.etag_kind == "md5" and entry.etag:
+        checksums.setdefault("md5", entry.etag)
+    extensions = [
+        {"url": CHECKSUM + algorithm, "valueString": value} for algorithm, value in sorted(checksums.items())
+    ]
+    if entry.etag:
+        extensions.append({"url": ETAG, "valueString": entry.etag})
+    if entry.version_id:
+        extensions.append({"url": VERSION_ID, "valueString": entry.version_id})
+    return extensions
+
+
+def _recorded_type(recorded: str | None) -> str | None:
+    if recorded and recorded.split(";")[0].strip().lower() in _GENERIC_TYPES:
+        return "application/octet-stream"  # binary/octet-stream, S3's default, is not a registered type
+    return recorded
+
+
+def _specimen(reference: str, patient: str | None) -> dict[str, Any]:
+    specimen: dict[str, Any] = {"resourceType": "Specimen", "id": _id_of(reference)}
+    if patient:
+        specimen["subject"] = {"reference": patient}
+    return specimen
+
+
+def _id_of(reference: str) -> str:
+    return reference.partition("/")[2]
+
+
+def ndjson(items: Iterable[Mapping[str, Any]]) -> bytes:
+    """One compact JSON resource per line, UTF-8: the FHIR bulk-data format."""
+    lines = (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
+    return "".join(lines).encode()

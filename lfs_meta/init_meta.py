@@ -1,0 +1,206 @@
+"""`lfs-meta init-meta`: the index as FHIR NDJSON under META/, rewriting only files whose bytes change."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfs_meta import fhir, index, staged
+from lfs_meta.entry import Entry
+from lfs_meta.errors import CheckFailed, UserError
+
+DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"
+CONFIG_NAME = "config"
+STUB_FILES = ("Patient.ndjson", "Specimen.ndjson")
+# pre-commit sets it for post-checkout hooks, where regenerating is the whole job, not a finding.
+CHECKOUT_VARIABLE = "PRE_COMMIT_CHECKOUT_TYPE"
+
+
+@dataclass(frozen=True)
+class Request:
+    index_path: Path
+    output: Path | None = None
+    version: str | None = None
+    project: str | None = None
+    staged: bool = False
+    check_only: bool = False
+    hook: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str = ""
+    version: str = fhir.R5
+
+
+def read_settings(path: Path) -> Settings:
+    """[fhir] project and version from .lfs-meta/config; defaults when the file does not exist."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        reason = " ".join(str(exc).split())
+        raise UserError(
+            f"{path}: unreadable ({reason}); write it as '[fhir]' then 'project = <id>'"
+        ) from None
+    keys = parser.options("fhir") if parser.has_section("fhir") else []
+    unknown = [f"[{name}]" for name in parser.sections() if name != "fhir"]
+    unknown += [key for key in keys if key not in ("project", "version")]
+    if unknown:
+        raise UserError(f"{path}: unknown {', '.join(unknown)}; it holds [fhir] with 'project' and 'version'")
+    project = parser.get("fhir", "project", fallback="")
+    version = parser.get("fhir", "version", fallback=fhir.R5)
+    return Settings(project, check_version(version, f"{path}: [fhir] version"))
+
+
+def check_version(version: str, where: str) -> str:
+    if version not in fhir.VERSIONS:
+        raise UserError(f"{where} is {version!r}; use one of {', '.join(fhir.VERSIONS)}")
+    return version
+
+
+@dataclass(frozen=True)
+class Outcome:
+    files: Mapping[Path, bytes | None]
+    rewrite: list[Path]  # differ on disk from what was generated
+    unstaged: list[Path]  # differ in git's staging area (with --staged)
+    check_only: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rewrite or self.unstaged)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "files": {
+                _shown(path): {"resources": _count(data), "changed": path in self.rewrite}
+                for path, data in self.files.items()
+                if data is not None or path in self.rewrite
+            },
+            "unstaged": [_shown(path) for path in self.unstaged],
+            "written": not self.check_only and bool(self.rewrite),
+        }
+
+
+def outputs(resources: fhir.Resources, document_file: Path) -> dict[Path, bytes | None]:
+    """Every file init-meta owns, with its bytes, or None for a file that must not exist."""
+    patients, specimens = (document_file.with_name(name) for name in STUB_FILES)
+    return {
+        document_file: fhir.ndjson(resources.document_references),
+        patients: fhir.ndjson(resources.patients) or None,
+        specimens: fhir.ndjson(resources.specimens) or None,
+    }
+
+
+def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
+    root = request.index_path.parent.parent
+    output = request.output or root / DEFAULT_OUTPUT
+    if output.name in STUB_FILES:
+        raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
+    settings = read_settings(request.index_path.parent / CONFIG_NAME)
+    entries = _entries(request, root, output.parent)
+    if entries is None:
+        shown = f"{request.index_path} (staged)" if request.staged else str(request.index_path)
+        print(json.dumps({"files": {}}) if as_json else f"no index at {shown}; nothing to write")
+        return 0
+    version = request.version or settings.version
+    project = settings.project if request.project is None else request.project
+    files = outputs(fhir.resources(entries, version, project), output)
+    outcome = Outcome(
+        files,
+        rewrite=[path for path, data in files.items() if _read(path) != data],
+        unstaged=_unstaged(root, files) if request.staged else [],
+        check_only=request.check_only,
+    )
+    if not request.check_only:
+        for path in outcome.rewrite:
+            _write(path, files[path])
+    _report(outcome, as_json)
+    if request.check_only or (request.hook and CHECKOUT_VARIABLE not in environ):
+        return 1 if outcome.changed else 0
+    return 0
+
+
+def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | None:
+    try:
+        if request.staged:
+            raw = staged.blob(root, index.INDEX_PATH.as_posix())
+            name = f"{request.index_path} (staged)"
+            return None if raw is None else index.loads(raw, name)
+        if not request.index_path.exists():
+            return None
+        return index.load(request.index_path)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}; {_shown(meta)}/ was left as it was") from None
+
+
+def _unstaged(root: Path, files: Mapping[Path, bytes | None]) -> list[Path]:
+    """Files whose staged content is not what was generated: the commit would record stale META/."""
+    relative = {}
+    for path in files:
+        try:
+            relative[path] = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            raise UserError(
+                f"--output {path.parent} is outside the repository; --staged needs it inside"
+            ) from None
+    ids = staged.blob_ids(root, list(relative.values()))
+    return [
+        path
+        for path, data in files.items()
+        if ids.get(relative[path]) != (None if data is None else staged.blob_id(data))
+    ]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _write(path: Path, data: bytes | None) -> None:
+    if data is None:
+        path.unlink()
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{path.parent}: cannot create: {exc.strerror}") from None
+    index.write_atomic(path, data)
+
+
+def _report(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(outcome.to_json(), indent=2))
+        return
+    for path in outcome.rewrite:
+        data = outcome.files[path]
+        if outcome.check_only:
+            print(f"{_shown(path)}: out of date; run 'lfs-meta init-meta' to regenerate it")
+        elif data is None:
+            print(f"{_shown(path)}: removed, nothing refers to a {path.stem} any more")
+        else:
+            print(f"{_shown(path)}: wrote {_count(data)} resource(s)")
+    if outcome.unstaged:
+        names = ", ".join(_shown(path) for path in outcome.unstaged)
+        meta = _shown(outcome.unstaged[0].parent)
+        print(f"{names}: staged content is not what the index gives; run 'git add {meta}' and commit again")
+    if not outcome.changed:
+        print(f"{_shown(next(iter(outcome.files)).parent)}/ is up to date")
+
+
+def _count(data: bytes | None) -> int:
+    return 0 if data is None else data.count(b"\n")
+
+
+def _shown(path: Path) -> str:
+    return os.path.relpath(path)
