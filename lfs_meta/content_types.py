@@ -6,8 +6,6 @@ explicit. Formats without a registered type get the customary `x-` one; compress
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 GZIP = "application/gzip"
 HDF5 = "application/x-hdf5"
 
@@ -83,7 +81,7 @@ BY_SUFFIX = {
 
 def guess(path: str) -> str | None:
     """The MIME type for `path`'s file name, the longest known suffix first (`.vcf.gz` before `.gz`)."""
-    parts = PurePosixPath(path).name.lower().split(".")
+    parts = path.rpartition("/")[2].lower().split(".")
     for start in range(1, len(parts)):
         found = BY_SUFFIX.get(".".join(parts[start:]))
         if found:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lfs_meta import checks, reader
+from lfs_meta import checks, gcpause, reader
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.problem import Problem, json_pointer
@@ -60,7 +60,8 @@ def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
     if problems:
         count = len(problems)
         raise CheckFailed(f"{problems[0].format(name)} ({count} problem(s); run 'lfs-meta validate' for all)")
-    return {key: Entry.from_json(value) for key, value in data.items()}
+    with gcpause.paused():
+        return {key: Entry.from_json(value) for key, value in data.items()}
 
 
 def problems_in(raw: bytes) -> list[Problem]:
@@ -84,6 +85,11 @@ def _read_checked(path: Path) -> tuple[Any, list[Problem]]:
 
 
 def _parse_checked(raw: bytes) -> tuple[Any, list[Problem]]:
+    with gcpause.paused():
+        return _parse_and_check(raw)
+
+
+def _parse_and_check(raw: bytes) -> tuple[Any, list[Problem]]:
     parsed = reader.parse(raw)
     if parsed.data is None:
         return None, parsed.problems

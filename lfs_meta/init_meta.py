@@ -88,14 +88,12 @@ class Outcome:
         }
 
 
-def outputs(resources: fhir.Resources, document_file: Path) -> dict[Path, bytes | None]:
-    """Every file init-meta owns, with its bytes, or None for a file that must not exist."""
-    patients, specimens = (document_file.with_name(name) for name in STUB_FILES)
-    return {
-        document_file: fhir.ndjson(resources.document_references),
-        patients: fhir.ndjson(resources.patients) or None,
-        specimens: fhir.ndjson(resources.specimens) or None,
-    }
+def outputs(ndjson: Mapping[str, bytes], document_file: Path) -> dict[Path, bytes | None]:
+    """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
+    files: dict[Path, bytes | None] = {document_file: ndjson["DocumentReference"]}
+    for name in STUB_FILES:
+        files[document_file.with_name(name)] = ndjson[Path(name).stem] or None
+    return files
 
 
 def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
@@ -111,7 +109,7 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         return 0
     version = request.version or settings.version
     project = settings.project if request.project is None else request.project
-    files = outputs(fhir.resources(entries, version, project), output)
+    files = outputs(fhir.ndjson_files(entries, version, project), output)
     outcome = Outcome(
         files,
         rewrite=[path for path, data in files.items() if _read(path) != data],
