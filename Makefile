@@ -29,6 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/track_prefix.py 10000
+	$(BIN)/python bench/init_meta.py 100000
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache *.egg-info

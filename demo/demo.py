@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import shutil
@@ -60,7 +61,11 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
     )
     failures += run("lfs-meta", "validate")
     failures += run("lfs-meta", "ls")
-    failures += run("git", "add", ".lfs-meta")
+
+    print("\nThe same entries as FHIR DocumentReferences, with Patient and Specimen stubs, in META/:")
+    failures += run("lfs-meta", "init-meta")
+    failures += _validate_fhir(repo / "META")
+    failures += run("git", "add", ".lfs-meta", "META")
     failures += run("git", "commit", "-qm", "Track the cohort's files")
     failures += run("git", "push", "-q", "origin", "main")
 
@@ -73,6 +78,7 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
 
     print("\nAccept the new state, commit, push again:")
     failures += run("lfs-meta", "check", "--update")
+    failures += run("lfs-meta", "init-meta")
     failures += run("git", "commit", "-qam", "Accept the re-aligned BAM")
     failures += run("git", "push", "-q", "origin", "main")
 
@@ -88,6 +94,26 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
     return 0 if refused_push and refused_commit and not failures else 1
 
 
+def _validate_fhir(meta: Path) -> int:
+    """Every line of META/ through fhir.resources (FHIR R5), ids held to FHIR's 64 characters."""
+    import fhir_core.constraints
+
+    fhir_core.constraints.TYPES_ID_MAX_LENGTH = 64
+    import fhir.resources
+
+    count = 0
+    for path in sorted(meta.glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            resource = json.loads(line)
+            fhir.resources.get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            count += 1
+    lines = (meta / "DocumentReference.ndjson").read_text().splitlines()
+    bam = next(json.loads(line) for line in lines if '"data/NA12878.bam"' in line)
+    print(f"\n{count} resources in {meta.name}/ validate as FHIR R5. The BAM's DocumentReference:")
+    print(json.dumps(bam, indent=2))
+    return 0
+
+
 def _repository(work: Path) -> Path:
     """A git repository with lfs-meta's plain hooks and a local bare remote."""
     repo, remote = work / "analysis", work / "remote.git"
@@ -100,7 +126,7 @@ def _repository(work: Path) -> Path:
         ["remote", "add", "origin", str(remote)],
     ):
         subprocess.run(["git", *args], cwd=repo, check=True)
-    for hook in ("pre-commit", "pre-push"):
+    for hook in ("pre-commit", "pre-push", "post-checkout"):
         shutil.copy2(ROOT / "hooks" / hook, repo / ".git" / "hooks" / hook)
     return repo
 

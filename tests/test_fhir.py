@@ -21,6 +21,8 @@ from lfs_meta import content_types  # noqa: E402
 from lfs_meta import fhir as mapping  # noqa: E402
 from lfs_meta.entry import Entry  # noqa: E402
 
+from conftest import ROOT  # noqa: E402
+
 GB5 = 5 * 10**9
 SHA1_EMPTY = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 ENTRIES = {
@@ -234,3 +236,21 @@ def test_ids_over_64_characters_are_rejected_as_fhir_says() -> None:
     with pytest.raises(ValueError, match="id"):
         model(mapping.R5, {"resourceType": "Patient", "id": "a" * 65})
     model(mapping.R5, {"resourceType": "Patient", "id": "a" * 64})
+
+
+def test_readme_sample_is_what_init_meta_writes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    sample = re.search(r"The resource for an S3 object tracked.*?```json\n(.*?)```", readme, re.DOTALL)
+    assert sample
+    entry = Entry(
+        remote_url="s3://demo-cohort/data/NA12878.bam",
+        size=10244,
+        etag="c72517231ee29fed1411277232301131",
+        etag_kind="md5",
+        last_modified="2026-11-22T08:10:23Z",
+        patient="Patient/1234",
+        specimen="Specimen/NA12878",
+    )
+    written = mapping.resources({"data/NA12878.bam": entry}, mapping.R5, "").document_references[0]
+    assert json.loads(sample.group(1)) == written
+    assert list(json.loads(sample.group(1))) == list(written)  # same element order too
