@@ -161,7 +161,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
-        raise UserError(f"{path}: cannot write the index: {exc.strerror}") from None
+        raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -174,7 +174,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write the index ({exc.strerror}); it was not changed") from None
+            raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
         raise
     _fsync_directory(path.parent)
 

@@ -99,6 +99,8 @@ def outputs(ndjson: Mapping[str, bytes], document_file: Path) -> dict[Path, byte
 def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     root = request.index_path.parent.parent
     output = request.output or root / DEFAULT_OUTPUT
+    if output.parent.exists() and not output.parent.is_dir():
+        raise UserError(f"{_shown(output.parent)}: not a directory; move it away or choose another --output")
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
     settings = read_settings(request.index_path.parent / CONFIG_NAME)
@@ -110,17 +112,18 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     version = request.version or settings.version
     project = settings.project if request.project is None else request.project
     files = outputs(fhir.ndjson_files(entries, version, project), output)
+    after_checkout = CHECKOUT_VARIABLE in environ  # no commit is being made: nothing to stage
     outcome = Outcome(
         files,
         rewrite=[path for path, data in files.items() if _read(path) != data],
-        unstaged=_unstaged(root, files) if request.staged else [],
+        unstaged=_unstaged(root, files) if request.staged and not after_checkout else [],
         check_only=request.check_only,
     )
     if not request.check_only:
         for path in outcome.rewrite:
             _write(path, files[path])
     _report(outcome, as_json)
-    if request.check_only or (request.hook and CHECKOUT_VARIABLE not in environ):
+    if request.check_only or (request.hook and not after_checkout):
         return 1 if outcome.changed else 0
     return 0
 

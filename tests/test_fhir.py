@@ -6,6 +6,7 @@ import base64
 import json
 import mimetypes
 import re
+import uuid
 from typing import Any
 
 import fhir_core.constraints
@@ -254,3 +255,9 @@ def test_readme_sample_is_what_init_meta_writes() -> None:
     written = mapping.resources({"data/NA12878.bam": entry}, mapping.R5, "").document_references[0]
     assert json.loads(sample.group(1)) == written
     assert list(json.loads(sample.group(1))) == list(written)  # same element order too
+
+
+@pytest.mark.parametrize("name", ["data/a.vcf", "", "ü/ñ.bam", "x" * 4096])
+def test_uuid5_matches_the_standard_library(name: str) -> None:
+    namespace = mapping.project_namespace("study-1")
+    assert mapping.uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))

@@ -152,7 +152,9 @@ def test_unwritable_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
         return real_open(name, flags, mode)
 
     monkeypatch.setattr(os, "open", read_only_directory)
-    with pytest.raises(UserError, match=r"metadata.json: cannot write the index: Permission denied"):
+    with pytest.raises(
+        UserError, match=r"metadata.json: cannot write: Permission denied; it was not changed"
+    ):
         index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert path.read_bytes() == before
 

@@ -271,3 +271,11 @@ def test_plain_post_checkout_hook(git_repo: Path, cli_env: dict[str, str]) -> No
     assert git(git_repo, "checkout", "-q", "-b", "other", env=cli_env).returncode == 0
     assert (git_repo / DOCS).exists()
     assert "Patient/1234" in (git_repo / DOCS).read_text()
+
+
+def test_unwritable_output_is_one_line(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, {"a.vcf": entry("a.vcf")})
+    (repo / META).write_text("a file where META/ should be")
+    err = usage_error(["init-meta"], capsys)
+    assert err == "lfs-meta: error: META: not a directory; move it away or choose another --output\n"
+    assert (repo / META).read_text() == "a file where META/ should be"
