@@ -143,20 +143,17 @@ def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | Non
 
 def _unstaged(root: Path, files: Mapping[Path, bytes | None]) -> list[Path]:
     """Files whose staged content is not what was generated: the commit would record stale META/."""
-    relative = {}
-    for path in files:
+    unstaged = []
+    for path, data in files.items():
         try:
-            relative[path] = path.resolve().relative_to(root.resolve()).as_posix()
+            relative = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             raise UserError(
                 f"--output {path.parent} is outside the repository; --staged needs it inside"
             ) from None
-    ids = staged.blob_ids(root, list(relative.values()))
-    return [
-        path
-        for path, data in files.items()
-        if ids.get(relative[path]) != (None if data is None else staged.blob_id(data))
-    ]
+        if staged.blob(root, relative) != data:
+            unstaged.append(path)
+    return unstaged
 
 
 def _read(path: Path) -> bytes | None:
