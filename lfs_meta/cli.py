@@ -187,14 +187,7 @@ def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     parser.add_argument("--patient", metavar="Patient/ID", help="FHIR Patient reference for the entries")
     parser.add_argument("--specimen", metavar="Specimen/ID", help="FHIR Specimen reference for the entries")
-    parser.add_argument(
-        "--credentials",
-        metavar="X",
-        help="S3 profile or credentials file; GCS service-account JSON; file with an Azure connection string",
-    )
-    parser.add_argument(
-        "--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, Ceph, an emulator)"
-    )
+    _add_remote_options(parser)
     parser.add_argument("--hash", action="store_true", help="file:// only: compute sha256 locally")
     parser.add_argument("--force", action="store_true", help="overwrite entries that are already tracked")
     parser.add_argument(
