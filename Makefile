@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint pytest bench clean
+.PHONY: demo test lint pytest bench clean git-lfs
 
 demo: $(VENV)/.installed
 	$(BIN)/python demo/demo.py
@@ -14,7 +14,7 @@ test: lint pytest
 lint: $(VENV)/.installed
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-pytest: $(VENV)/.installed node_modules/.installed
+pytest: $(VENV)/.installed node_modules/.installed git-lfs
 	$(BIN)/python -m pytest
 
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-dev.txt
@@ -26,6 +26,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The tests run lfs-meta's hooks beside git-lfs's: git-lfs comes from the system's package manager.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+git-lfs:
+	@command -v git-lfs >/dev/null || $(SUDO) apt-get install -y -q git-lfs \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q git-lfs; }
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/track_prefix.py 10000

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, check, fhir, index, init_meta, ls, providers, track, validate
+from lfs_meta import __version__, check, fhir, index, init_meta, install, ls, providers, track, validate
 from lfs_meta.errors import UserError
 
 
@@ -76,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(untrack_parser)
     _add_json(untrack_parser)
     untrack_parser.set_defaults(run=_untrack)
+
+    install_parser = commands.add_parser(
+        "install-hooks",
+        help="install the plain git hooks into this repository",
+        description="Install lfs-meta's pre-commit, pre-push and post-checkout hooks into this repository's "
+        "hooks directory (core.hooksPath honoured). A hook already there is kept and runs first.",
+    )
+    uninstall_parser = commands.add_parser(
+        "uninstall-hooks",
+        help="remove them, putting back what was there",
+        description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
+    )
+    for hooks_parser, action in ((install_parser, install.install), (uninstall_parser, install.uninstall)):
+        _add_json(hooks_parser)
+        hooks_parser.set_defaults(run=_hooks, action=action)
     return parser
 
 
@@ -281,6 +296,18 @@ def _init_meta(args: argparse.Namespace) -> int:
         hook=args.hook,
     )
     return init_meta.run(request, os.environ, args.json)
+
+
+def _hooks(args: argparse.Namespace) -> int:
+    directory = install.hooks_directory(Path.cwd())
+    done = args.action(directory)
+    if args.json:
+        print(json.dumps({"hooks_directory": str(directory), "hooks": done}, indent=2))
+    else:
+        print(f"hooks directory: {directory}")
+        for name, what in done.items():
+            print(f"{name}: {what}")
+    return 0
 
 
 def _untrack(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""Data package: makes hooks/ importable as lfs_meta.hooks so `lfs-meta install-hooks` finds the scripts."""
