@@ -25,6 +25,24 @@ def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=False)
 
 
+def lfs_meta(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "lfs-meta", *args], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def with_remote(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    assert subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=False).returncode == 0
+    assert git(repo, "remote", "add", "origin", str(remote)).returncode == 0
+
+
+def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
+    assert git(repo, "add", "-A").returncode == 0
+    done = git(repo, "commit", "-qm", message, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A throwaway git repository with an identity, so commits work anywhere."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,7 @@ import pytest
 from lfs_meta.cli import main
 
 import emulators
-from conftest import BIN, ROOT, git, pre_commit, use_env
-
-
-def lfs_meta(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BIN / "lfs-meta", *args], cwd=repo, env=env, capture_output=True, text=True, check=False
-    )
-
-
-def with_remote(repo: Path, tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    assert subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=False).returncode == 0
-    assert git(repo, "remote", "add", "origin", str(remote)).returncode == 0
-
-
-def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
-    assert git(repo, "add", "-A").returncode == 0
-    done = git(repo, "commit", "-qm", message, env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
+from conftest import ROOT, commit_all, git, lfs_meta, pre_commit, use_env, with_remote
 
 
 def test_pre_push_hook_through_pre_commit(
