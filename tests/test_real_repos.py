@@ -1,9 +1,11 @@
-"""A downstream repository using lfs-meta through pre-commit, beside real git-lfs, against the S3 emulator."""
+"""Downstream repositories for real: pre-commit beside git-lfs, and pushes to S3 via git-remote-s3."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +108,61 @@ def test_pre_commit_framework_beside_git_lfs(
     assert tried.returncode == 0 and re.search(r"validate lfs-meta index\.+Passed", tried.stdout), (
         tried.stdout
     )
+
+
+def test_push_to_s3_with_git_remote_s3(
+    git_repo: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    s3_emulator: emulators.S3Emulator,
+    s3_client: Any,
+    s3_bucket: str,
+) -> None:
+    assert shutil.which("git-remote-s3", path=cli_env["PATH"]), (
+        "git-remote-s3 comes from requirements-dev.txt"
+    )
+    env = {**cli_env, **s3_emulator.env}
+    repos_bucket = emulators.unique_name()
+    s3_client.create_bucket(Bucket=repos_bucket)
+    assert lfs_meta(git_repo, env, "install-hooks").returncode == 0
+    assert git(git_repo, "remote", "add", "origin", f"s3://{repos_bucket}/analysis").returncode == 0
+    s3_client.put_object(Bucket=s3_bucket, Key="cohort/a.vcf", Body=b"first")
+    assert (
+        lfs_meta(
+            git_repo, env, "track-remote", f"s3://{s3_bucket}/cohort/a.vcf", "--path", "data/a.vcf"
+        ).returncode
+        == 0
+    )
+    assert git(git_repo, "add", "-A").returncode == 0
+    # Committed without META/ (--no-verify skips the hooks), so the clone below has to regenerate it.
+    assert git(git_repo, "commit", "-qm", "track a.vcf", "--no-verify").returncode == 0
+
+    pushed = git(git_repo, "push", "-q", "origin", "main", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    keys = [item["Key"] for item in s3_client.list_objects_v2(Bucket=repos_bucket)["Contents"]]
+    assert any(key.startswith("analysis/refs/heads/main/") for key in keys)
+
+    s3_client.put_object(Bucket=s3_bucket, Key="cohort/a.vcf", Body=b"overwritten")
+    (git_repo / "NOTES").write_text("qc\n")
+    assert git(git_repo, "add", "NOTES").returncode == 0
+    assert git(git_repo, "commit", "-qm", "notes", "--no-verify").returncode == 0
+    refused = git(git_repo, "push", "-q", "origin", "main", env=env)
+    assert refused.returncode == 1
+    assert "push refused: remote objects changed or could not be checked: data/a.vcf." in refused.stderr
+    assert len(s3_client.list_objects_v2(Bucket=repos_bucket)["Contents"]) == len(keys)  # nothing uploaded
+
+    # The hooks directory of the first repo serves the clone, so post-checkout runs as the clone checks out.
+    hooks = git_repo / ".git" / "hooks"
+    clone = tmp_path / "clone"
+    cloned = subprocess.run(
+        ["git", "-c", f"core.hooksPath={hooks}", "clone", "-q", f"s3://{repos_bucket}/analysis", str(clone)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cloned.returncode == 0, cloned.stderr
+    documents = (clone / "META" / "DocumentReference.ndjson").read_text().splitlines()
+    assert [json.loads(line)["content"][0]["attachment"]["url"] for line in documents] == [
+        f"s3://{s3_bucket}/cohort/a.vcf"
+    ]
