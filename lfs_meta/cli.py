@@ -11,7 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, check, fhir, index, init_meta, install, ls, providers, track, validate
+from lfs_meta import (
+    __version__,
+    check,
+    doctor,
+    fhir,
+    index,
+    init_meta,
+    install,
+    ls,
+    providers,
+    track,
+    validate,
+)
 from lfs_meta.errors import UserError
 
 
@@ -88,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove them, putting back what was there",
         description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
     )
+    doctor_parser = commands.add_parser(
+        "doctor",
+        help="say what would stop lfs-meta working here, and how to fix it",
+        description="Check the index and META/, each store's credentials (one HEAD each), and the hooks "
+        "(pre-commit framework or plain, git-lfs chained). Exit 1 when something needs fixing.",
+    )
+    _add_index(doctor_parser)
+    _add_json(doctor_parser)
+    doctor_parser.set_defaults(run=lambda args: doctor.run(args.index or _default_index(), args.json))
     for hooks_parser, action in ((install_parser, install.install), (uninstall_parser, install.uninstall)):
         _add_json(hooks_parser)
         hooks_parser.set_defaults(run=_hooks, action=action)

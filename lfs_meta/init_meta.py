@@ -103,15 +103,11 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         raise UserError(f"{_shown(output.parent)}: not a directory; move it away or choose another --output")
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
-    settings = read_settings(request.index_path.parent / CONFIG_NAME)
-    entries = _entries(request, root, output.parent)
-    if entries is None:
+    files = generate(request, output)
+    if files is None:
         shown = f"{request.index_path} (staged)" if request.staged else str(request.index_path)
         print(json.dumps({"files": {}}) if as_json else f"no index at {shown}; nothing to write")
         return 0
-    version = request.version or settings.version
-    project = settings.project if request.project is None else request.project
-    files = outputs(fhir.ndjson_files(entries, version, project), output)
     after_checkout = CHECKOUT_VARIABLE in environ  # no commit is being made: nothing to stage
     outcome = Outcome(
         files,
@@ -126,6 +122,23 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     if request.check_only or (request.hook and not after_checkout):
         return 1 if outcome.changed else 0
     return 0
+
+
+def generate(request: Request, output: Path) -> dict[Path, bytes | None] | None:
+    """The bytes each file under `output`'s directory should hold; None when there is no index."""
+    settings = read_settings(request.index_path.parent / CONFIG_NAME)
+    entries = _entries(request, request.index_path.parent.parent, output.parent)
+    if entries is None:
+        return None
+    version = request.version or settings.version
+    project = settings.project if request.project is None else request.project
+    return outputs(fhir.ndjson_files(entries, version, project), output)
+
+
+def out_of_date(index_path: Path) -> list[Path]:
+    """The files `lfs-meta init-meta` would rewrite now."""
+    files = generate(Request(index_path), index_path.parent.parent / DEFAULT_OUTPUT) or {}
+    return [path for path, data in files.items() if _read(path) != data]
 
 
 def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | None:

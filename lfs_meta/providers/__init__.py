@@ -66,6 +66,9 @@ class Provider(Protocol):
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         """(key relative to the prefix `url`, entry) for every object under it, from LIST pages."""
 
+    def credential_source(self, url: str) -> str:
+        """Where the credentials for `url` come from, in words; never the secret itself."""
+
 
 def module_name(url: str) -> str:
     parts = urlsplit(url)

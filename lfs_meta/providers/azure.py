@@ -142,6 +142,9 @@ class Azure:
         except AzureError as exc:
             raise _error(exc, url, location, client) from None
 
+    def credential_source(self, url: str) -> str:
+        return self.client(parse(url), url).source
+
     def client(self, location: Location, url: str) -> Client:
         """The service client for the URL's account (az://: the environment's), built once."""
         with self._lock:

@@ -57,6 +57,9 @@ class LocalFiles:
                 file_url = "file://" + quote(path.as_posix())
                 yield relative, self._entry(file_url, path, path.stat())
 
+    def credential_source(self, url: str) -> str:
+        return "none: the local file system"
+
     def _entry(self, url: str, path: Path, info: os.stat_result) -> Entry:
         return Entry(
             remote_url=url,

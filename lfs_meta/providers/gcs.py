@@ -131,6 +131,9 @@ class Gcs:
         except ValueError:
             raise UserError(f"{url}: {bucket!r} is not a valid bucket name") from None
 
+    def credential_source(self, url: str) -> str:
+        return self._credentials(url)[2]
+
     def _client(self, url: str) -> Any:
         with self._lock:
             if self._storage is None:
@@ -141,7 +144,7 @@ class Gcs:
         from google.auth.transport.requests import AuthorizedSession
         from google.cloud import storage
 
-        credentials, file_project = self._credentials(url)
+        credentials, file_project, _ = self._credentials(url)
         session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
         for prefix in ("https://", "http://"):
             session.mount(prefix, _counting_transport(self._count))
@@ -163,26 +166,32 @@ class Gcs:
             return DEFAULT_ENDPOINT
         return host if "://" in host else f"http://{host}"
 
-    def _credentials(self, url: str) -> tuple[Credentials, str | None]:
+    def _credentials(self, url: str) -> tuple[Credentials, str | None, str]:
+        """(credentials, the project their file names, where they came from), in the documented order."""
         from google.auth import compute_engine
         from google.auth.credentials import AnonymousCredentials
 
         env = self.options.environ
         if env.get("STORAGE_EMULATOR_HOST"):
-            return AnonymousCredentials(), None  # type: ignore[no-untyped-call]
+            anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+            return anonymous, None, f"none: emulator at STORAGE_EMULATOR_HOST={env['STORAGE_EMULATOR_HOST']}"
         if self.options.credentials:
             fix = "pass a service-account key (JSON) file"
-            return _load(url, self.options.credentials, "--credentials", fix, _service_account_key)
+            source = f"--credentials {self.options.credentials}"
+            return *_load(url, self.options.credentials, "--credentials", fix, _service_account_key), source
         if env.get("GOOGLE_APPLICATION_CREDENTIALS"):
             fix = "point it at a service-account key file, or unset it"
             path = env["GOOGLE_APPLICATION_CREDENTIALS"]
-            return _load(url, path, "GOOGLE_APPLICATION_CREDENTIALS", fix, _application_default)
+            source = f"GOOGLE_APPLICATION_CREDENTIALS={path}"
+            return *_load(url, path, "GOOGLE_APPLICATION_CREDENTIALS", fix, _application_default), source
         gcloud = _gcloud_credentials_file(env)
         if gcloud is not None and gcloud.is_file():
             fix = "run 'gcloud auth application-default login' again"
-            return _load(url, str(gcloud), "gcloud", fix, _application_default)
+            source = f"gcloud application-default credentials ({gcloud})"
+            return *_load(url, str(gcloud), "gcloud", fix, _application_default), source
         if on_google_cloud(env):
-            return compute_engine.Credentials(), None  # type: ignore[no-untyped-call]
+            metadata = compute_engine.Credentials()  # type: ignore[no-untyped-call]
+            return metadata, None, "metadata server (running on Google Cloud)"
         raise UserError(f"{url}: no Google Cloud credentials found; {CREDENTIAL_HELP}")
 
     def _count(self, method: str, url: str) -> None:

@@ -74,6 +74,9 @@ class Http:
             f"{urls.redact(url)}: web servers cannot be listed; track files one by one or --from-manifest"
         )
 
+    def credential_source(self, url: str) -> str:
+        return "none: plain HTTP(S) requests"
+
     def _head(self, url: str) -> HTTPResponse:
         shown = urls.redact(url)
         for attempt in range(1, ATTEMPTS + 1):

@@ -53,6 +53,7 @@ class S3:
         self.requests = RequestCounter()
         self._clients: dict[str | None, Any] = {}
         self._versioning: dict[str, bool] = {}
+        self._sources: dict[str | None, str] = {}
         self._lock = threading.Lock()
 
     def stat(self, url: str, version_id: str | None = None) -> Entry:
@@ -144,6 +145,11 @@ class S3:
             last_modified=normalize.rfc3339(meta.get("LastModified")),
         )
 
+    def credential_source(self, url: str) -> str:
+        profile = split(url)[0]
+        self._client(profile)
+        return self._sources[profile]
+
     def _client(self, profile: str | None) -> Any:
         with self._lock:
             if profile not in self._clients:
@@ -176,6 +182,7 @@ class S3:
         )
         client = session.client("s3", endpoint_url=endpoint or None, config=config)
         client.meta.events.register("before-send.s3", self._count)
+        self._sources[profile] = _describe_source(session, profile or credentials)
         return client
 
     def _count(self, event_name: str, **_: Any) -> None:
@@ -218,6 +225,25 @@ class S3:
         if code in {"SlowDown", "Throttling", "RequestLimitExceeded"} or (status or 0) >= 500:
             return Unreachable(f"{shown}: S3 kept failing after retries ({code or status}); try again later")
         return RemoteError(f"{shown}: S3 answered {status} {code}")
+
+
+_METHODS = {
+    "env": "environment variables (AWS_ACCESS_KEY_ID)",
+    "shared-credentials-file": "shared credentials file",
+    "config-file": "AWS config file",
+    "iam-role": "instance role (EC2 metadata)",
+    "container-role": "container role (ECS)",
+    "assume-role": "assumed role",
+    "sso": "AWS SSO",
+}
+
+
+def _describe_source(session: Any, profile: str | None) -> str:
+    found = session.get_credentials()
+    if found is None:
+        return "none found"
+    method = _METHODS.get(found.method, found.method)
+    return f"{method}, profile {profile}" if profile else method
 
 
 def _status(exc: Exception) -> int | None:
