@@ -20,6 +20,7 @@ from lfs_meta import (
     init_meta,
     install,
     ls,
+    merge,
     providers,
     track,
     validate,
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove them, putting back what was there",
         description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
     )
+    _add_merge(commands)
     doctor_parser = commands.add_parser(
         "doctor",
         help="say what would stop lfs-meta working here, and how to fix it",
@@ -190,6 +192,36 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_json(parser)
     parser.set_defaults(run=_init_meta)
+
+
+def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
+    driver = commands.add_parser(
+        "merge-driver",
+        help="git's merge driver for the index (see install-merge-driver)",
+        description="Merge the index entry by entry against the common ancestor; exit 1 on a conflict.",
+    )
+    for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
+        driver.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
+    driver.add_argument("path", help="the index's path in the repository (git's %%P)")
+    driver.set_defaults(run=lambda args: merge.run_driver(args.base, args.ours, args.theirs, args.path))
+
+    installer = commands.add_parser(
+        "install-merge-driver",
+        help="merge the index entry by entry in this clone",
+        description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
+    )
+    installer.set_defaults(run=_install_merge_driver)
+
+    resolver = commands.add_parser(
+        "merge-resolve",
+        help="take one side's version of conflicting entries",
+        description="During a merge that conflicted in the index, take our or their version of each PATH.",
+    )
+    side = resolver.add_mutually_exclusive_group(required=True)
+    side.add_argument("--ours", dest="side", action="store_const", const="ours")
+    side.add_argument("--theirs", dest="side", action="store_const", const="theirs")
+    resolver.add_argument("paths", nargs="+", metavar="PATH")
+    resolver.set_defaults(run=_merge_resolve)
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -328,6 +360,19 @@ def _hooks(args: argparse.Namespace) -> int:
         print(f"hooks directory: {directory}")
         for name, what in done.items():
             print(f"{name}: {what}")
+    return 0
+
+
+def _install_merge_driver(args: argparse.Namespace) -> int:
+    for line in merge.install_driver(_default_index().parent.parent):
+        print(line)
+    return 0
+
+
+def _merge_resolve(args: argparse.Namespace) -> int:
+    index_path = _default_index()
+    taken = merge.resolve(index_path.parent.parent, index_path, args.side, args.paths)
+    print(f"took {args.side} for {', '.join(taken)}; now 'git add {index_path}' and commit")
     return 0
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 from lfs_meta.errors import UserError
 
 
-def blob(root: Path, path: str) -> bytes | None:
-    """The staged content of `path` (relative to the repository root `root`), None when not staged."""
+def blob(root: Path, path: str, stage: int = 0) -> bytes | None:
+    """The staged content of `path` (relative to the repository root `root`), None when not staged.
+
+    During a conflicted merge, stage 1 holds the common ancestor's version, 2 ours and 3 theirs.
+    """
+    spec = f":{stage}:{path}" if stage else f":{path}"
     try:
-        done = subprocess.run(
-            ["git", "cat-file", "blob", f":{path}"], cwd=root, capture_output=True, check=False
-        )
+        done = subprocess.run(["git", "cat-file", "blob", spec], cwd=root, capture_output=True, check=False)
     except FileNotFoundError:
         raise UserError("git is not installed; reading what is staged needs it") from None
     return done.stdout if done.returncode == 0 else None
