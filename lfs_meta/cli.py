@@ -339,6 +339,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _init_meta(args: argparse.Namespace) -> int:
+    if args.input and not args.staged and not args.input.is_file():
+        raise UserError(f"--input {args.input}: no such file; pass the index (default {index.INDEX_PATH})")
     request = init_meta.Request(
         index_path=args.input or _default_index(),
         output=args.output,

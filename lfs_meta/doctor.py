@@ -94,8 +94,10 @@ def _check_stores(entries: dict[str, Entry], report: Report) -> None:
 def _check_hooks(root: Path, report: Report) -> None:
     try:
         directory = install.hooks_directory(root)
-    except UserError as exc:
-        report.problem(f"hooks: {exc}", "run doctor inside the repository")
+    except UserError:
+        report.problem(
+            f"hooks: {root.resolve()} is not inside a git repository", "run doctor inside your repository"
+        )
         return
     config = root / ".pre-commit-config.yaml"
     config_text = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else ""

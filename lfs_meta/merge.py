@@ -89,16 +89,19 @@ def resolve(root: Path, index_path: Path, side: str, paths: Sequence[str]) -> li
 
 
 def install_driver(root: Path) -> list[str]:
-    """The .gitattributes line (committed, shared) and the git config (per clone); idempotent."""
-    done = []
+    """This clone's git config for the driver, and the .gitattributes line (committed, shared); idempotent."""
+    for key, value in (("name", "lfs-meta index, merged entry by entry"), ("driver", DRIVER_COMMAND)):
+        done = subprocess.run(
+            ["git", "config", f"merge.{DRIVER_NAME}.{key}", value], cwd=root, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise UserError(f"{root.resolve()}: not inside a git repository; run this from your repository")
+    installed = [f"git config: merge.{DRIVER_NAME}.driver = {DRIVER_COMMAND}"]
     attributes = root / ".gitattributes"
     text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
     if ATTRIBUTE_LINE not in text.splitlines():
         attributes.write_text(
             text + ("" if not text or text.endswith("\n") else "\n") + ATTRIBUTE_LINE + "\n"
         )
-        done.append(f".gitattributes: added '{ATTRIBUTE_LINE}' (commit it)")
-    for key, value in (("name", "lfs-meta index, merged entry by entry"), ("driver", DRIVER_COMMAND)):
-        subprocess.run(["git", "config", f"merge.{DRIVER_NAME}.{key}", value], cwd=root, check=True)
-    done.append(f"git config: merge.{DRIVER_NAME}.driver = {DRIVER_COMMAND}")
-    return done
+        installed.append(f".gitattributes: added '{ATTRIBUTE_LINE}' (commit it)")
+    return installed

@@ -279,3 +279,13 @@ def test_unwritable_output_is_one_line(repo: Path, capsys: pytest.CaptureFixture
     err = usage_error(["init-meta"], capsys)
     assert err == "lfs-meta: error: META: not a directory; move it away or choose another --output\n"
     assert (repo / META).read_text() == "a file where META/ should be"
+
+
+def test_a_missing_input_named_on_the_command_line_is_an_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["init-meta", "--input", "nope.json"], capsys)
+    assert err == (
+        "lfs-meta: error: --input nope.json: no such file; pass the index (default .lfs-meta/metadata.json)\n"
+    )
+    assert not (repo / META).exists()

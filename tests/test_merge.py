@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfs_meta import merge
+from lfs_meta.cli import main
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed
 
@@ -147,3 +148,15 @@ def test_generated_histories(
             assert mine == old or their in (old, mine)
     # Symmetry: swapping the sides conflicts on the same paths.
     assert merge.merge(start, theirs, ours)[1] == conflicts
+
+
+def test_install_outside_a_repository_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert main(["install-merge-driver"]) == 2
+    assert capsys.readouterr().err == (
+        f"lfs-meta: error: {tmp_path}: not inside a git repository; run this from your repository\n"
+    )
+    assert list(tmp_path.iterdir()) == []
