@@ -7,6 +7,7 @@ with one metadata request (HEAD) each in a bounded thread pool.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -175,6 +176,11 @@ def _pinned_exists(provider: Provider, recorded: Entry) -> bool:
 def check(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> list[Finding]:
     with Progress("checking", total=len(entries)) as progress:
         return Checker(providers, entries, jobs, progress).run()
+
+
+def one(providers: Providers, path: str, entry: Entry) -> Finding:
+    """One entry's finding from one metadata request, drawing no progress."""
+    return Checker(providers, {path: entry}, 1, Progress("checking", 1, stream=io.StringIO()))._head(path)
 
 
 def refresh(

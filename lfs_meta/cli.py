@@ -22,6 +22,8 @@ from lfs_meta import (
     ls,
     merge,
     providers,
+    pull,
+    status,
     track,
     validate,
 )
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls_parser.set_defaults(run=_ls)
     _add_track_remote(commands)
     _add_check(commands)
+    _add_pull(commands)
+    _add_status(commands)
     _add_init_meta(commands)
 
     untrack_parser = commands.add_parser(
@@ -151,6 +155,47 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_index(parser)
     _add_json(parser)
     parser.set_defaults(run=_check)
+
+
+def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "pull",
+        help="download tracked objects into the working tree, verified, kept out of commits",
+        description="Download each entry's object next to its path, check it against the index (size, "
+        "ETag MD5, checksums, version) and rename it into place. A drifted object is refused unless its "
+        "pinned version still exists. Pulled paths are listed in .git/info/exclude. Exit 1 if any failed.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories to pull")
+    parser.add_argument("--all", action="store_true", help="pull every entry")
+    parser.add_argument(
+        "--force", action="store_true", help="replace files that were changed locally since they were pulled"
+    )
+    parser.add_argument(
+        "--jobs", type=_positive, default=8, metavar="N", help="parallel downloads (default 8)"
+    )
+    _add_remote_options(parser)
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(run=_pull)
+
+
+def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "status",
+        help="each entry: not pulled, pulled, modified locally, or outdated; --remote adds drift",
+        description="Say for each entry whether its file is here as pulled, changed locally, outdated by "
+        "a newer index, or not pulled. With --remote, also compare with the store (as 'check' does) and "
+        "exit 1 on drift.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories (default: all)")
+    parser.add_argument("--remote", action="store_true", help="also check each object in its store")
+    parser.add_argument(
+        "--jobs", type=_positive, default=16, metavar="N", help="with --remote: parallel HEAD requests"
+    )
+    _add_remote_options(parser)
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(run=_status)
 
 
 def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -336,6 +381,20 @@ def _check(args: argparse.Namespace) -> int:
     if args.pre_push and code:
         check.refuse_push(findings, args.allow_unreachable)
     return code
+
+
+def _pull(args: argparse.Namespace) -> int:
+    if bool(args.paths) == args.all:
+        raise UserError("pull takes PATHs or --all (one of them); 'lfs-meta status' shows what is pulled")
+    request = pull.Request(args.index or _default_index(), args.paths, args.jobs, args.force)
+    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
+    return pull.run(request, providers.Providers(options), args.json)
+
+
+def _status(args: argparse.Namespace) -> int:
+    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
+    remote = providers.Providers(options) if args.remote else None
+    return status.run(args.index or _default_index(), args.paths, remote, args.jobs, args.json)
 
 
 def _init_meta(args: argparse.Namespace) -> int:

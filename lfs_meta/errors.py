@@ -27,3 +27,7 @@ class VersionGone(RemoteError):
 
 class Unreachable(RemoteError):
     """No answer that says anything about the object: network, timeout, throttling after retries."""
+
+
+class Changed(RemoteError):
+    """The object is no longer the one recorded: a conditional download found another ETag."""

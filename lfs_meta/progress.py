@@ -12,9 +12,12 @@ _REDRAW_SECONDS = 0.1
 
 
 class Progress:
-    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, label: str, total: int | None = None, stream: TextIO | None = None, in_bytes: bool = False
+    ) -> None:
         self.label = label
         self.total = total
+        self.in_bytes = in_bytes
         self.done = 0
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
@@ -41,8 +44,19 @@ class Progress:
                 self.stream.flush()
 
     def _text(self) -> str:
+        show = human_bytes if self.in_bytes else "{:,}".format
         if not self.total:
-            return f"{self.done:,}"
+            return show(self.done)
         width = 30
         filled = width * self.done // self.total
-        return f"[{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}"
+        return f"[{'#' * filled}{'.' * (width - filled)}] {show(self.done)}/{show(self.total)}"
+
+
+def human_bytes(count: int) -> str:
+    """1,000-based, as stores bill and list sizes: 999 B, 1.5 kB, 12.3 MB, 4.0 TB."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

@@ -13,7 +13,7 @@ import importlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -66,6 +66,14 @@ class Provider(Protocol):
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         """(key relative to the prefix `url`, entry) for every object under it, from LIST pages."""
 
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        """Stream the object's bytes from `offset` on into `write`; return the version id served.
+
+        Only the recorded object is served: its pinned version when `recorded.version_id` is set,
+        otherwise the object while its ETag is still `recorded.etag` (else `Changed`). Errors raised
+        by `write` pass through unchanged.
+        """
+
     def credential_source(self, url: str) -> str:
         """Where the credentials for `url` come from, in words; never the secret itself."""
 
@@ -100,6 +108,13 @@ class Providers:
 
     def request_counts(self) -> dict[str, int]:
         return {name: provider.requests.count for name, provider in sorted(self._connected.items())}
+
+
+def strong_etag(recorded: Entry) -> str | None:
+    """The recorded ETag as an If-Match value, when there is one a store can compare."""
+    if recorded.etag and recorded.etag_kind != "weak":
+        return f'"{recorded.etag}"'
+    return None
 
 
 def missing_sdk(package: str) -> UserError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
-from lfs_meta.providers import AZURE_HOST_SUFFIX, Options, RequestCounter, missing_sdk
+from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
+from lfs_meta.providers import AZURE_HOST_SUFFIX, Options, RequestCounter, missing_sdk, strong_etag
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError
@@ -124,6 +124,35 @@ class Azure:
         if _is_directory(properties):
             raise RemoteError(f"{url}: is a directory, not a file; track what is under it with --recursive")
         return _entry(url, properties)
+
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+
+        location = parse(url)
+        client = self.client(location, url)
+        blob = client.service.get_blob_client(
+            location.container, location.blob, version_id=recorded.version_id
+        )
+        match = None if recorded.version_id else strong_etag(recorded)
+        condition = MatchConditions.IfNotModified if match else None
+        try:
+            # decompress=False: the stored bytes, which the recorded size and MD5 describe.
+            downloader = blob.download_blob(
+                offset=offset or None, etag=match, match_condition=condition, decompress=False
+            )
+            for chunk in downloader.chunks():
+                write(chunk)
+        except UserError:
+            raise
+        except AzureError as exc:
+            if _status_code(exc) == 412:
+                raise Changed(f"{url}: the blob's ETag is no longer {recorded.etag}") from None
+            if recorded.version_id and _error_code(exc) == "BlobNotFound":
+                raise VersionGone(f"{url}: version {recorded.version_id} no longer exists") from None
+            raise _error(exc, url, location, client) from None
+        version: str | None = downloader.properties.version_id
+        return version or None
 
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         location = parse(url)
@@ -341,6 +370,11 @@ def _azurite_rejected(code: str | None, reason: str | None) -> bool:
     # Azure's own AuthorizationFailure (firewall, key access disabled) is a denial: the reason phrase,
     # which both set to the error's message, tells them apart.
     return code == "AuthorizationFailure" and "failed to authenticate" in (reason or "").lower()
+
+
+def _status_code(exc: Exception) -> int | None:
+    status: int | None = getattr(exc, "status_code", None)
+    return status
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -56,6 +56,21 @@ class LocalFiles:
                 self.requests.record("stat")
                 file_url = "file://" + quote(path.as_posix())
                 yield relative, self._entry(file_url, path, path.stat())
+
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        self.requests.record("read")
+        try:
+            with local_path(url).open("rb") as stream:
+                stream.seek(offset)
+                while chunk := stream.read(_CHUNK):
+                    write(chunk)
+        except FileNotFoundError:
+            raise NotFound(f"{url}: no such file; check the path") from None
+        except IsADirectoryError:
+            raise RemoteError(f"{url}: not a regular file") from None
+        except OSError as exc:
+            raise RemoteError(f"{url}: cannot read: {exc.strerror}") from None
+        return None
 
     def credential_source(self, url: str) -> str:
         return "none: the local file system"

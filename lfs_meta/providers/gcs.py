@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
-from lfs_meta.providers import Options, RequestCounter, missing_sdk
+from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
+from lfs_meta.providers import Options, RequestCounter, missing_sdk, strong_etag
 
 if TYPE_CHECKING:
     import requests
@@ -93,6 +93,38 @@ class Gcs:
         if blob is None:
             raise self._missing(handle, url, bucket)
         return _entry(f"gs://{bucket}/{name}", blob)
+
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        from google.api_core import exceptions as api
+
+        bucket, name = split(url)
+        handle = self._bucket(url, bucket)
+        version = recorded.version_id
+        generation = int(version) if version and version.isdigit() else None
+        blob = handle.blob(name, generation=generation)
+        try:
+            # raw_download: the stored bytes, which the recorded size and hashes describe, even
+            # for gzip-encoded objects; the hashes are checked by the caller, over resumed bytes too.
+            blob.download_to_file(
+                _Writer(write),
+                start=offset or None,
+                raw_download=True,
+                checksum=None,
+                if_etag_match=None if generation else strong_etag(recorded),
+                timeout=ATTEMPT_TIMEOUT_SECONDS,
+                retry=self._retry,
+            )
+        except UserError:
+            raise
+        except api.PreconditionFailed:
+            raise Changed(f"{url}: the object's ETag is no longer {recorded.etag}") from None
+        except api.NotFound:
+            if generation is None:
+                raise self._missing(handle, url, bucket) from None
+            raise VersionGone(f"{url}: generation {version} no longer exists") from None
+        except Exception as exc:
+            raise self._error(exc, url, bucket, "storage.objects.get") from None
+        return str(blob.generation) if blob.generation is not None else None
 
     def _missing(self, handle: Any, url: str, bucket: str) -> RemoteError:
         """A 404 on an object does not say whether the bucket is missing too.
@@ -225,6 +257,13 @@ class Gcs:
         return Unreachable(
             f"{url}: Cloud Storage request failed ({type(exc).__name__}: {_one_line(str(exc))})"
         )
+
+
+class _Writer:
+    """The file object the SDK downloads into, handing each chunk to the caller."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self.write = write
 
 
 def _retry_policy() -> Any:

@@ -1,22 +1,23 @@
-"""https:// and http:// URLs: one HEAD request (redirects followed), never a GET."""
+"""https:// and http:// URLs: metadata from one HEAD request (redirects followed); a GET only for `pull`."""
 
 from __future__ import annotations
 
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from http.client import HTTPMessage, HTTPResponse
 
 from lfs_meta import normalize, urls
 from lfs_meta.entry import Entry
-from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError
-from lfs_meta.providers import Options, RequestCounter
+from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError
+from lfs_meta.providers import Options, RequestCounter, strong_etag
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 20
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
+_CHUNK = 1 << 20
 
 
 def connect(url: str, options: Options) -> Http:
@@ -36,7 +37,7 @@ class _CountingRedirects(urllib.request.HTTPRedirectHandler):
         headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        self.counter.record("HEAD")
+        self.counter.record(req.get_method())
         new = super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
         if new is not None:
             new.method = req.get_method()  # urllib turns a redirected HEAD into a GET: a download
@@ -69,6 +70,26 @@ class Http:
             last_modified=normalize.rfc3339(parsedate_to_datetime(modified)) if modified else None,
         )
 
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        if match := strong_etag(recorded):
+            headers["If-Match"] = match
+        response = self._send(url, "GET", headers)
+        # A server that ignores Range sends everything: skip what the caller already has.
+        skip = offset if offset and response.status != 206 else 0
+        try:
+            while chunk := response.read(_CHUNK):
+                if skip:
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                if chunk:
+                    write(chunk)
+        except (OSError, ValueError) as exc:
+            raise Unreachable(f"{urls.redact(url)}: the download broke off ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        return None
+
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         raise UserError(
             f"{urls.redact(url)}: web servers cannot be listed; track files one by one or --from-manifest"
@@ -78,15 +99,20 @@ class Http:
         return "none: plain HTTP(S) requests"
 
     def _head(self, url: str) -> HTTPResponse:
+        return self._send(url, "HEAD", {})
+
+    def _send(self, url: str, method: str, headers: dict[str, str]) -> HTTPResponse:
         shown = urls.redact(url)
         for attempt in range(1, ATTEMPTS + 1):
-            self.requests.record("HEAD")
+            self.requests.record(method)
             try:
                 response: HTTPResponse = self._opener.open(
-                    urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT_SECONDS
+                    urllib.request.Request(url, method=method, headers=headers), timeout=TIMEOUT_SECONDS
                 )
                 return response
             except urllib.error.HTTPError as exc:
+                if exc.code == 412:
+                    raise Changed(f"{shown}: the server's ETag is no longer {headers['If-Match']}") from None
                 if exc.code in {404, 410}:
                     raise NotFound(f"{shown}: not found (HTTP {exc.code}); check the URL") from None
                 if exc.code in (401, 403):

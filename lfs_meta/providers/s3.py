@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from lfs_meta import normalize
 from lfs_meta.entry import Entry
-from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError, VersionGone
-from lfs_meta.providers import Options, RequestCounter, missing_sdk
+from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
+from lfs_meta.providers import Options, RequestCounter, missing_sdk, strong_etag
 
 CREDENTIAL_HELP = (
     "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run on an instance/ECS/IRSA role, "
@@ -28,6 +28,7 @@ _DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
 _WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
 _PAGE_SIZE = 1000
+_CHUNK = 1 << 20
 
 
 def split(url: str) -> tuple[str | None, str, str]:
@@ -67,6 +68,32 @@ class S3:
                 raise VersionGone(f"s3://{bucket}/{key}: version {version_id} no longer exists") from None
             raise self._error(self._diagnose(client, bucket, key) or exc, url, bucket) from None
         return self._entry(url, head)
+
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+        profile, bucket, key = split(url)
+        client = self._client(profile)
+        request = {"Bucket": bucket, "Key": key}
+        if recorded.version_id:
+            request["VersionId"] = recorded.version_id
+        elif match := strong_etag(recorded):
+            request["IfMatch"] = match
+        if offset:
+            request["Range"] = f"bytes={offset}-"
+        try:
+            response = client.get_object(**request)
+            for chunk in response["Body"].iter_chunks(_CHUNK):
+                write(chunk)
+        except UserError:
+            raise
+        except Exception as exc:
+            status, shown = _status(exc), f"s3://{bucket}/{key}"
+            if status == 412:
+                raise Changed(f"{shown}: the object's ETag is no longer {recorded.etag}") from None
+            if recorded.version_id and status in (400, 404) and self._exists(client, bucket, key):
+                raise VersionGone(f"{shown}: version {recorded.version_id} no longer exists") from None
+            raise self._error(exc, url, bucket) from None
+        version = response.get("VersionId")
+        return version if version and version != "null" else None
 
     def _exists(self, client: Any, bucket: str, key: str) -> bool:
         try:
@@ -220,7 +247,7 @@ class S3:
                 f"{shown}: wrong region{where}; set AWS_REGION or AWS_DEFAULT_REGION to the bucket's region"
             )
         if code in _DENIED or status == 403:
-            needs = "s3:GetObject and s3:ListBucket"
+            needs = "s3:GetObject and s3:ListBucket (s3:GetObjectVersion for pinned versions)"
             return RemoteError(f"{shown}: access denied ({code or 403}); the credentials lack {needs} on it")
         if code in {"SlowDown", "Throttling", "RequestLimitExceeded"} or (status or 0) >= 500:
             return Unreachable(f"{shown}: S3 kept failing after retries ({code or status}); try again later")

@@ -1,0 +1,315 @@
+"""`lfs-meta pull`: put tracked objects' bytes in the working tree, exactly as the index records them.
+
+Each download streams into a part file next to its target, is checked against the entry (size,
+every digest that can be computed, the version served) and only then renamed into place, so a
+failure never leaves a file at the path. A part file left by an interrupted pull is resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfs_meta import check, digests, drift, exclude, index, pulled
+from lfs_meta.entry import Entry
+from lfs_meta.errors import Changed, NotFound, RemoteError, UserError, VersionGone
+from lfs_meta.progress import Progress, human_bytes
+from lfs_meta.providers import Provider, Providers
+
+PULLED = "pulled"
+PRESENT = "present"
+FAILED = "failed"
+
+
+class _WriteFailed(UserError):
+    """The local disk refused a part file's bytes (full, read-only, quota)."""
+
+
+class _Cancelled(UserError):
+    """The user interrupted the pull; the part file is kept for the next one."""
+
+
+@dataclass(frozen=True)
+class Request:
+    index_path: Path
+    paths: Sequence[str]
+    jobs: int
+    force: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    path: str
+    status: str
+    size: int = 0
+    verified: tuple[str, ...] = ()
+    message: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "status": self.status}
+        if self.status == PULLED:
+            out |= {"size": self.size, "verified": list(self.verified)}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+def part_path(target: Path, entry: Entry) -> Path:
+    """Where `target`'s download in progress lives: named for the content, so a part of other
+    content (the entry changed since) is never resumed."""
+    identity = json.dumps([entry.remote_url, entry.size, entry.etag, entry.version_id]).encode()
+    tag = hashlib.sha256(identity).hexdigest()[:12]
+    return target.with_name(f".{target.name}.{tag}{exclude.PART_SUFFIX}")
+
+
+class Puller:
+    def __init__(
+        self,
+        root: Path,
+        providers: Providers,
+        records: Mapping[str, pulled.Record],
+        journal: pulled.Journal,
+        *,
+        force: bool,
+        progress: Progress,
+    ) -> None:
+        self.root = root
+        self.providers = providers
+        self.records = records
+        self.journal = journal
+        self.force = force
+        self.progress = progress
+        self.stopped = threading.Event()
+        self.recorded: dict[str, pulled.Record] = {}
+        self._lock = threading.Lock()
+
+    def pull(self, path: str, entry: Entry) -> Result:
+        if self.stopped.is_set():
+            return Result(path, FAILED, message=f"{path}: interrupted before it started")
+        local = pulled.local_state(self.root, path, entry, self.records.get(path))
+        if local.state == pulled.PULLED and local.record is not None:
+            self._record(local.record, journal=local.record != self.records.get(path))
+            self.progress.advance(entry.size)
+            return Result(path, PRESENT)
+        if local.state == pulled.MODIFIED and not self.force:
+            self.progress.advance(entry.size)
+            fix = "move it away, or pass --force to replace it with the indexed content"
+            return Result(path, FAILED, message=f"{path}: {local.detail}; not pulled: {fix}")
+        return self._download(path, entry)
+
+    def _download(self, path: str, entry: Entry) -> Result:
+        target = self.root / path
+        part = part_path(target, entry)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _remove_other_parts(target, part)
+            offset = _resumable_bytes(part, entry.size)
+        except OSError as exc:
+            return Result(path, FAILED, message=f"{path}: cannot write in {target.parent}: {exc.strerror}")
+        provider = self.providers.for_url(entry.remote_url)
+        try:
+            verdict = self._fetch(provider, entry, part, offset)
+            if verdict.problems and offset:  # the kept part was not what it seemed: start again
+                part.unlink()
+                verdict = self._fetch(provider, entry, part, 0)
+        except (Changed, VersionGone, NotFound):
+            _unlink(part)
+            return self._refused(path, entry)
+        except RemoteError as exc:
+            return Result(path, FAILED, message=f"{path}: {exc}; 'lfs-meta pull' again resumes it")
+        except _Cancelled:
+            return Result(path, FAILED, message=f"{path}: interrupted; 'lfs-meta pull' again resumes it")
+        except _WriteFailed as exc:
+            _unlink(part)
+            return Result(path, FAILED, message=f"{path}: {exc}; nothing was written at {path}")
+        if verdict.problems:
+            _unlink(part)
+            return self._mismatch(path, entry, verdict)
+        try:
+            os.replace(part, target)
+            record = pulled.Record.of(path, entry, verdict.sha256, target.stat())
+        except OSError as exc:
+            _unlink(part)
+            return Result(path, FAILED, message=f"{path}: cannot put the file in place: {exc.strerror}")
+        self._record(record, journal=True)
+        return Result(path, PULLED, entry.size, verdict.verified)
+
+    def _fetch(self, provider: Provider, entry: Entry, part: Path, offset: int) -> digests.Verdict:
+        sums = digests.Digests(digests.expected(entry))
+        served = None
+        try:
+            with part.open("ab") as out:
+                if offset:
+                    _feed(part, sums)
+
+                def write(chunk: bytes) -> None:
+                    if self.stopped.is_set():
+                        raise _Cancelled("interrupted")
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise _WriteFailed(f"cannot write {part}: {exc.strerror}") from None
+                    sums.update(chunk)
+                    self.progress.advance(len(chunk))
+
+                if offset == 0 or offset < entry.size:
+                    served = provider.download(entry.remote_url, entry, offset, write)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise _WriteFailed(f"cannot write {part}: {exc.strerror}") from None
+        verdict = digests.verify(entry, sums)
+        if entry.version_id and served and served != entry.version_id:
+            problem = f"version {served} was served where {entry.version_id} is pinned"
+            return digests.Verdict((*verdict.problems, problem), (), verdict.sha256)
+        return verdict
+
+    def _refused(self, path: str, entry: Entry) -> Result:
+        finding = check.one(self.providers, path, entry)
+        self.progress.advance(entry.size)
+        if finding.status == drift.UNCHANGED:
+            return Result(path, FAILED, message=f"{path}: the object changed during the download; pull again")
+        return Result(path, FAILED, message=f"{check.line(finding, update_hint=True)}; not pulled")
+
+    def _mismatch(self, path: str, entry: Entry, verdict: digests.Verdict) -> Result:
+        finding = check.one(self.providers, path, entry)
+        if finding.status != drift.UNCHANGED:
+            return Result(path, FAILED, message=f"{check.line(finding, update_hint=True)}; not pulled")
+        return Result(
+            path,
+            FAILED,
+            message=f"{path}: the downloaded bytes do not match the index ({'; '.join(verdict.problems)}); "
+            f"nothing was written at {path}: fix the entry with 'lfs-meta check --update {path}' if the "
+            "index is wrong",
+        )
+
+    def _record(self, record: pulled.Record, journal: bool) -> None:
+        with self._lock:
+            self.recorded[record.path] = record
+        if journal:
+            try:
+                self.journal.append(record)
+            except OSError as exc:
+                raise UserError(f"{self.journal.path}: cannot write: {exc.strerror}") from None
+
+
+def _resumable_bytes(part: Path, size: int) -> int:
+    try:
+        kept = part.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if kept > size:
+        part.unlink()
+        return 0
+    return kept
+
+
+def _remove_other_parts(target: Path, keep: Path) -> None:
+    """Parts for content the entry no longer names can never be finished."""
+    for stale in target.parent.glob(f".{_glob_escape(target.name)}.*{exclude.PART_SUFFIX}"):
+        if stale != keep:
+            _unlink(stale)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _feed(part: Path, sums: digests.Digests) -> None:
+    with part.open("rb") as stream:
+        while chunk := stream.read(digests.CHUNK):
+            sums.update(chunk)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def committed_paths(root: Path) -> set[str]:
+    """Paths git itself tracks: a pull must not overwrite them."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=False)
+    return {name.decode("utf-8", "surrogateescape") for name in listed.stdout.split(b"\0") if name}
+
+
+def run(request: Request, providers: Providers, as_json: bool) -> int:
+    entries = check.select(index.load(request.index_path), request.paths, request.index_path)
+    workspace = pulled.Workspace.of(request.index_path.resolve().parent.parent)
+    results: list[Result] = []
+    in_git = committed_paths(workspace.root) & entries.keys()
+    for path in sorted(in_git):
+        fix = f"'git rm --cached {path}' to let lfs-meta manage it, or 'lfs-meta untrack {path}'"
+        results.append(Result(path, FAILED, message=f"{path}: is committed to git itself; {fix}"))
+    wanted = {path: entry for path, entry in entries.items() if path not in in_git}
+    with workspace.locked() as journal:
+        records = workspace.records()
+        exclude.write(workspace.exclude, records.keys() | wanted.keys())
+        total = sum(entry.size for entry in wanted.values())
+        with Progress("pulling", total=total, in_bytes=True) as progress:
+            puller = Puller(
+                workspace.root, providers, records, journal, force=request.force, progress=progress
+            )
+            try:
+                results += _pull_all(puller, wanted, request.jobs)
+            except KeyboardInterrupt:
+                print(
+                    f"lfs-meta: interrupted; {len(puller.recorded)} file(s) are in place, and "
+                    "'lfs-meta pull' again resumes the rest",
+                    file=sys.stderr,
+                )
+                return 130
+            finally:
+                kept = {
+                    path: record
+                    for path, record in (records | puller.recorded).items()
+                    if (workspace.root / path).is_file()
+                }
+                workspace.compact(kept)
+                exclude.write(workspace.exclude, kept.keys())
+    results.sort(key=lambda result: result.path)
+    report(results, providers.request_counts(), as_json)
+    return 1 if any(result.status == FAILED for result in results) else 0
+
+
+def _pull_all(puller: Puller, entries: Mapping[str, Entry], jobs: int) -> list[Result]:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(puller.pull, path, entries[path]) for path in sorted(entries)]
+    try:
+        return [future.result() for future in futures]
+    except KeyboardInterrupt:
+        puller.stopped.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def report(results: Sequence[Result], requests: Mapping[str, int], as_json: bool) -> None:
+    counts = dict.fromkeys((PULLED, PRESENT, FAILED), 0)
+    for result in results:
+        counts[result.status] += 1
+    size = sum(result.size for result in results)
+    if as_json:
+        summary = {**counts, "bytes": size}
+        print(
+            json.dumps(
+                {"summary": summary, "results": [r.as_json() for r in results], "requests": dict(requests)},
+                indent=2,
+            )
+        )
+        return
+    for result in results:
+        if result.status == PULLED:
+            print(f"{result.path}: pulled, {human_bytes(result.size)}, verified {', '.join(result.verified)}")
+        elif result.status == FAILED:
+            print(result.message, file=sys.stderr)
+    pulled_size = f"{counts[PULLED]} pulled ({human_bytes(size)})"
+    print(f"{pulled_size}, {counts[PRESENT]} already here, {counts[FAILED]} failed")
