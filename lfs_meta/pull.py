@@ -11,11 +11,11 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +52,13 @@ class Result:
     status: str
     size: int = 0
     verified: tuple[str, ...] = ()
+    resumed: int = 0  # bytes of a kept part file that were not downloaded again
     message: str = ""
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "status": self.status}
         if self.status == PULLED:
-            out |= {"size": self.size, "verified": list(self.verified)}
+            out |= {"size": self.size, "verified": list(self.verified), "resumed_bytes": self.resumed}
         if self.message:
             out["message"] = self.message
         return out
@@ -120,7 +121,8 @@ class Puller:
             verdict = self._fetch(provider, entry, part, offset)
             if verdict.problems and offset:  # the kept part was not what it seemed: start again
                 part.unlink()
-                verdict = self._fetch(provider, entry, part, 0)
+                offset = 0
+                verdict = self._fetch(provider, entry, part, offset)
         except (Changed, VersionGone, NotFound):
             _unlink(part)
             return self._refused(path, entry)
@@ -141,11 +143,12 @@ class Puller:
             _unlink(part)
             return Result(path, FAILED, message=f"{path}: cannot put the file in place: {exc.strerror}")
         self._record(record, journal=True)
-        return Result(path, PULLED, entry.size, verdict.verified)
+        return Result(path, PULLED, entry.size, verdict.verified, resumed=offset)
 
     def _fetch(self, provider: Provider, entry: Entry, part: Path, offset: int) -> digests.Verdict:
         sums = digests.Digests(digests.expected(entry))
         served = None
+        shown = part.relative_to(self.root)
         try:
             with part.open("ab") as out:
                 if offset:
@@ -157,7 +160,7 @@ class Puller:
                     try:
                         out.write(chunk)
                     except OSError as exc:
-                        raise _WriteFailed(f"cannot write {part}: {exc.strerror}") from None
+                        raise _WriteFailed(f"cannot write {shown}: {exc.strerror}") from None
                     sums.update(chunk)
                     self.progress.advance(len(chunk))
 
@@ -166,7 +169,7 @@ class Puller:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
-            raise _WriteFailed(f"cannot write {part}: {exc.strerror}") from None
+            raise _WriteFailed(f"cannot write {shown}: {exc.strerror}") from None
         verdict = digests.verify(entry, sums)
         if entry.version_id and served and served != entry.version_id:
             problem = f"version {served} was served where {entry.version_id} is pinned"
@@ -231,7 +234,7 @@ def _feed(part: Path, sums: digests.Digests) -> None:
 
 
 def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         path.unlink()
 
 
@@ -276,23 +279,46 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
                 workspace.compact(kept)
                 exclude.write(workspace.exclude, kept.keys())
     results.sort(key=lambda result: result.path)
-    report(results, providers.request_counts(), as_json)
+    report(results, providers.operation_counts(), as_json)
     return 1 if any(result.status == FAILED for result in results) else 0
 
 
 def _pull_all(puller: Puller, entries: Mapping[str, Entry], jobs: int) -> list[Result]:
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(puller.pull, path, entries[path]) for path in sorted(entries)]
+    """`jobs` daemon threads: on Ctrl-C the pull stops at once instead of waiting for a stalled
+    download's read timeout (a thread pool would be joined at exit)."""
+    work: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for path in sorted(entries):
+        work.put(path)
+    results: list[Result] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not puller.stopped.is_set():
+            try:
+                path = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results.append(puller.pull(path, entries[path]))
+            except BaseException as exc:
+                errors.append(exc)
+                puller.stopped.set()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(entries)))]
+    for thread in threads:
+        thread.start()
     try:
-        return [future.result() for future in futures]
+        for thread in threads:
+            thread.join()
     except KeyboardInterrupt:
         puller.stopped.set()
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if errors:
+        raise errors[0]
+    return results
 
 
-def report(results: Sequence[Result], requests: Mapping[str, int], as_json: bool) -> None:
+def report(results: Sequence[Result], requests: Mapping[str, Mapping[str, int]], as_json: bool) -> None:
     counts = dict.fromkeys((PULLED, PRESENT, FAILED), 0)
     for result in results:
         counts[result.status] += 1

@@ -109,6 +109,12 @@ class Providers:
     def request_counts(self) -> dict[str, int]:
         return {name: provider.requests.count for name, provider in sorted(self._connected.items())}
 
+    def operation_counts(self) -> dict[str, dict[str, int]]:
+        return {
+            name: dict(sorted(provider.requests.operations.items()))
+            for name, provider in sorted(self._connected.items())
+        }
+
 
 def strong_etag(recorded: Entry) -> str | None:
     """The recorded ETag as an If-Match value, when there is one a store can compare."""

@@ -78,7 +78,7 @@ class Http:
         # A server that ignores Range sends everything: skip what the caller already has.
         skip = offset if offset and response.status != 206 else 0
         try:
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(_CHUNK):
                 if skip:
                     dropped = min(skip, len(chunk))
                     chunk, skip = chunk[dropped:], skip - dropped
