@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lfs_meta import check, digests, drift, exclude, index, pulled
 from lfs_meta.entry import Entry
-from lfs_meta.errors import Changed, NotFound, RemoteError, UserError, VersionGone
+from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.progress import Progress, human_bytes
 from lfs_meta.providers import Provider, Providers
 
@@ -120,14 +120,16 @@ class Puller:
         try:
             verdict = self._fetch(provider, entry, part, offset)
             if verdict.problems and offset:  # the kept part was not what it seemed: start again
-                part.unlink()
+                _unlink(part)
                 offset = 0
                 verdict = self._fetch(provider, entry, part, offset)
         except (Changed, VersionGone, NotFound):
             _unlink(part)
             return self._refused(path, entry)
-        except RemoteError as exc:
+        except Unreachable as exc:
             return Result(path, FAILED, message=f"{path}: {exc}; 'lfs-meta pull' again resumes it")
+        except RemoteError as exc:
+            return Result(path, FAILED, message=f"{path}: {exc}")
         except _Cancelled:
             return Result(path, FAILED, message=f"{path}: interrupted; 'lfs-meta pull' again resumes it")
         except _WriteFailed as exc:
@@ -153,6 +155,7 @@ class Puller:
             with part.open("ab") as out:
                 if offset:
                     _feed(part, sums)
+                    self.progress.advance(offset)
 
                 def write(chunk: bytes) -> None:
                     if self.stopped.is_set():
@@ -191,8 +194,8 @@ class Puller:
             path,
             FAILED,
             message=f"{path}: the downloaded bytes do not match the index ({'; '.join(verdict.problems)}); "
-            f"nothing was written at {path}: fix the entry with 'lfs-meta check --update {path}' if the "
-            "index is wrong",
+            f"nothing was written at {path}; if the index is what is wrong, record the object again with "
+            f"'lfs-meta track-remote {entry.remote_url} --path {path} --force'",
         )
 
     def _record(self, record: pulled.Record, journal: bool) -> None:

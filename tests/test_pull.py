@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -258,3 +259,32 @@ def test_a_wrong_digest_in_the_index_stops_the_file(
     assert "nothing was written at data/a.vcf" in message
     assert not (repo / "data" / "a.vcf").exists()
     assert part_files(repo) == []
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "SHA1", "SHA256"])
+def test_s3_checksums_are_verified_as_s3_computes_them(
+    git_repo: Path,
+    s3_client: Any,
+    s3_bucket: str,
+    s3_emulator: Any,
+    algorithm: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_env(monkeypatch, s3_emulator.env)
+    monkeypatch.chdir(git_repo)
+    body = b"123456789"  # the CRC catalogue's check input: CRC-32C of it is e3069283
+    # botocore computes CRC32C only with awscrt installed; the published check value is given instead.
+    given = {
+        "ChecksumAlgorithm": "CRC32C",
+        "ChecksumCRC32C": base64.b64encode(bytes.fromhex("e3069283")).decode(),
+    }
+    checksum = given if algorithm == "CRC32C" else {"ChecksumAlgorithm": algorithm}
+    s3_client.put_object(Bucket=s3_bucket, Key="c/a.bam", Body=body, **checksum)
+    assert main(["track-remote", f"s3://{s3_bucket}/c/a.bam", "--path", "data/a.bam"]) == 0
+    name = algorithm.lower()
+    assert name in load(git_repo / INDEX)["data/a.bam"].checksums
+    capsys.readouterr()
+    code, result = run(capsys, "pull", "--all")
+    assert code == 0, result
+    assert by_path(result)["data/a.bam"]["verified"] == ["size", *sorted({"md5", name})]
