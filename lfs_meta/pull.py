@@ -258,7 +258,7 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
     wanted = {path: entry for path, entry in entries.items() if path not in in_git}
     with workspace.locked() as journal:
         records = workspace.records()
-        exclude.write(workspace.exclude, records.keys() | wanted.keys())
+        workspace.exclude_only(records.keys() | wanted.keys())
         total = sum(entry.size for entry in wanted.values())
         with Progress("pulling", total=total, in_bytes=True) as progress:
             puller = Puller(
@@ -280,7 +280,7 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
                     if (workspace.root / path).is_file()
                 }
                 workspace.compact(kept)
-                exclude.write(workspace.exclude, kept.keys())
+                workspace.exclude_only(kept.keys())
     results.sort(key=lambda result: result.path)
     report(results, providers.operation_counts(), as_json)
     return 1 if any(result.status == FAILED for result in results) else 0

@@ -15,11 +15,11 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import digests, drift, index
+from lfs_meta import digests, drift, exclude, index
 from lfs_meta.entry import Entry
 from lfs_meta.errors import UserError
 
@@ -118,10 +118,21 @@ class Workspace:
 
     root: Path
     journal: Path
-    exclude: Path
+    exclude_file: Path
+    prefix: str  # where `root` is below the top of the working tree: 'sub/' or ''
+
+    def exclude_only(self, paths: Iterable[str]) -> None:
+        """Make the exclude block list exactly `paths` (relative to `root`)."""
+        exclude.write(self.exclude_file, (self.prefix + path for path in paths))
 
     @classmethod
     def of(cls, root: Path) -> Workspace:
+        not_git = UserError(
+            f"{root}: not a git working tree; pulled files are kept out of commits through git, "
+            "so run this in a git repository (git init)"
+        )
+        if not root.is_dir():
+            raise not_git
         found = subprocess.run(
             [
                 "git",
@@ -131,19 +142,17 @@ class Workspace:
                 "lfs-meta/pulled.jsonl",
                 "--git-path",
                 "info/exclude",
+                "--show-prefix",
             ],
             cwd=root,
             capture_output=True,
             text=True,
             check=False,
         )
-        if found.returncode != 0 or not root.is_dir():
-            raise UserError(
-                f"{root}: not a git working tree; pulled files are kept out of commits through git, "
-                "so run this in a git repository (git init)"
-            )
-        journal, exclude = found.stdout.splitlines()
-        return cls(root, Path(journal), Path(exclude))
+        if found.returncode != 0:
+            raise not_git
+        journal, exclude_file, prefix = [*found.stdout.splitlines(), ""][:3]
+        return cls(root, Path(journal), Path(exclude_file), prefix)
 
     def records(self) -> dict[str, Record]:
         """The last record of each path; a line torn by a crash is skipped."""

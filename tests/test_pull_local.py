@@ -86,6 +86,20 @@ def test_pull_and_status_from_file_urls(
     assert len((repo / journal).read_text().splitlines()) == 2
 
 
+def test_an_index_below_the_top_of_the_repository(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = git_repo / "projects" / "cohort"
+    (project / ".lfs-meta").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    track_file(tmp_path, "a.vcf", b"alpha\n", "data/a.vcf")
+    commit_all(git_repo, {}, "track")
+    assert main(["pull", "--all"]) == 0
+    assert (project / "data" / "a.vcf").read_bytes() == b"alpha\n"
+    assert git(git_repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+    assert "/projects/cohort/data/a.vcf" in (git_repo / ".git" / "info" / "exclude").read_text().splitlines()
+
+
 def test_a_path_committed_to_git_is_never_overwritten(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
