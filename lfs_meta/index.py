@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -143,7 +144,9 @@ def locked(path: Path) -> Iterator[None]:
         _ensure_gitignore(path.parent)
         fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise UserError(f"{path.parent}: cannot lock the index: {exc.strerror}") from None
+        needed = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+        fix = f"lfs-meta writes its lock and temporary files there: {needed}"
+        raise UserError(f"{path.parent}: cannot lock the index: {exc.strerror}; {fix}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
