@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,17 +43,31 @@ def find_problems(data: Any) -> list[Problem]:
     """All problems with parsed index data, grouped by entry in document order."""
     if not isinstance(data, dict):
         return [_schema_problem(error) for error in _schema_errors(data)]
-    by_entry: dict[str, list[Problem]] = {key: [] for key in data}
+    by_entry: dict[str, list[Problem]] = defaultdict(list)
     for path, problem in _path_problems(data):
         by_entry[path].append(problem)
     for error in _schema_errors(data):
         by_entry[str(error.absolute_path[0])].append(_schema_problem(error))
     for path, entry in data.items():
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and not _plainly_fine(entry):
             by_entry[path].extend(_entry_problems(path, entry))
     for path, problem in _specimen_problems(data):
         by_entry[path].append(problem)
-    return [problem for problems in by_entry.values() for problem in problems]
+    if not by_entry:
+        return []
+    return [problem for path in data if path in by_entry for problem in by_entry[path]]
+
+
+def _plainly_fine(entry: Mapping[str, Any]) -> bool:
+    """The common entry, decided without building a generator: the fast path of a large index."""
+    url, size, stamp = entry.get("remote_url"), entry.get("size"), entry.get("last_modified")
+    return (
+        isinstance(url, str)
+        and urls.plainly_fine(url)
+        and not isinstance(size, float)
+        and (not isinstance(stamp, str) or _is_real_time(stamp))
+        and "extra" not in entry
+    )
 
 
 def _schema_errors(data: Any) -> Iterator[jsonschema.ValidationError]:

@@ -100,7 +100,7 @@ def _parse_and_check(raw: bytes) -> tuple[Any, list[Problem]]:
 
 
 def _in_document_order(data: Any, problems: list[Problem]) -> list[Problem]:
-    if not isinstance(data, dict):
+    if not problems or not isinstance(data, dict):
         return problems
     rank = {json_pointer([key]): i for i, key in enumerate(data)}
 

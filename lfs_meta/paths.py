@@ -9,10 +9,20 @@ MAX_PATH_LENGTH = 4096
 RESERVED_DIRS = (".git", ".lfs-meta")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_PLAIN_SEGMENT = r"(?!(?:\.|\.\.|\.git)(?:/|$))[^\x00-\x1f\x7f\\/]+"
+_PLAIN_PATH = re.compile(
+    rf"(?!\.lfs-meta(?:/|$))(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*", re.IGNORECASE
+)
 
 
 def path_problems(path: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for one index key; empty when it is a usable path."""
+    if len(path) <= MAX_PATH_LENGTH and _PLAIN_PATH.fullmatch(path):
+        return []  # the usual path, accepted by one regex: a large index has one per entry
+    return all_path_problems(path)
+
+
+def all_path_problems(path: str) -> list[tuple[str, str]]:
     fix = "write a repo-relative POSIX path such as data/sample.vcf"
     if not path:
         return [("path is empty", fix)]
@@ -41,10 +51,10 @@ def nesting_conflicts(paths: Iterable[str]) -> list[tuple[str, str]]:
     tracked = set(paths)
     conflicts = []
     for path in sorted(tracked):
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            ancestor = "/".join(parts[:depth])
-            if ancestor in tracked:
-                conflicts.append((path, ancestor))
+        slash = path.find("/")
+        while slash != -1:
+            if path[:slash] in tracked:
+                conflicts.append((path, path[:slash]))
                 break
+            slash = path.find("/", slash + 1)
     return conflicts

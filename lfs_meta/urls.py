@@ -62,10 +62,15 @@ def redact(url: str) -> str:
 
 def url_problems(url: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for a remote_url; empty when it is usable."""
-    plain = _PLAIN_BUCKET_URL.match(url)
-    if plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]) and not _UNSAFE_CHARS.search(url):
-        return []  # the usual shape, accepted without urlsplit: a large index has one per entry
+    if plainly_fine(url):
+        return []
     return full_url_problems(url)
+
+
+def plainly_fine(url: str) -> bool:
+    """The usual shape, accepted without urlsplit: a large index has one per entry."""
+    plain = _PLAIN_BUCKET_URL.match(url)
+    return bool(plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]) and not _UNSAFE_CHARS.search(url))
 
 
 def full_url_problems(url: str) -> list[tuple[str, str]]:

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from lfs_meta import reader, schema, urls
+from lfs_meta import paths, reader, schema, urls
 from lfs_meta.cli import main
 
 from conftest import SEED_INDEX
@@ -414,3 +416,48 @@ def test_compiled_schema_agrees_on_valid_indexes() -> None:
 )
 def test_fast_url_check_agrees_with_the_full_one(url: str) -> None:
     assert urls.url_problems(url) == urls.full_url_problems(url)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "data/a.vcf",
+        "a",
+        "data/.hidden/x",
+        "data/..x/y",
+        "data/.gitignore",
+        "data/x.git",
+        ".lfs-metadata/x",
+        "data/.lfs-meta/x",
+        ".",
+        "..",
+        "data/./x",
+        "data/../x",
+        "x/.",
+        ".git",
+        ".GIT/x",
+        "data/.Git/x",
+        ".lfs-meta",
+        ".LFS-META/x",
+        "C:/x",
+        "c:x",
+        "/abs",
+        "data//x",
+        "data/",
+        "",
+        "data\\x",
+        "data/\x00x",
+        "data/\x7f",
+        "data/tab\there",
+        "data/ü/ñ.vcf",
+        "a" * 4096,
+        "a" * 4097,
+    ],
+)
+def test_fast_path_check_agrees_with_the_full_one(path: str) -> None:
+    assert paths.path_problems(path) == paths.all_path_problems(path)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab./:\\\x00 GITlfsmeta-")), max_size=24))
+def test_fast_path_check_agrees_with_the_full_one_on_generated_paths(path: str) -> None:
+    assert paths.path_problems(path) == paths.all_path_problems(path)

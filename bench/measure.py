@@ -1,0 +1,121 @@
+"""What every benchmark needs: whole-process time and peak RSS, requests seen by the emulator, medians."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+PEERS = ROOT / ".venv-bench" / "bin"  # check-jsonschema and DVC, kept apart from lfs-meta's own dependencies
+RUNS = 3
+sys.path.insert(0, str(ROOT / "tests"))
+
+# werkzeug's access log line, as moto's server writes it for every request it answers.
+_MOTO_REQUEST = re.compile(rb'"(GET|HEAD|PUT|POST|DELETE) [^"]*" \d{3}')
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    rss_mb: float
+    stdout: bytes
+    requests: int = 0
+
+
+def run(
+    argv: Sequence[str | Path],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    requests: Callable[[], int] | None = None,
+) -> Sample:
+    """Run one command to completion: wall time, and its own peak RSS from wait4."""
+    before = requests() if requests else 0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [str(part) for part in argv],
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
+        if process.stdin is not None:
+            process.stdin.write(stdin or b"")
+            process.stdin.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode not in (0, 1):
+        command = " ".join(map(str, argv))
+        raise SystemExit(f"{command} failed ({process.returncode}):\n{stderr.decode()[-2000:]}")
+    made = requests() - before if requests else 0
+    return Sample(seconds, usage.ru_maxrss / 1024, stdout, made)
+
+
+def command(
+    argv: Sequence[str | Path], cwd: Path, env: Mapping[str, str] | None = None
+) -> Callable[[], Sample]:
+    """`run` of these arguments, to call later (for `alternate`)."""
+    return lambda: run(argv, cwd, env)
+
+
+def moto_requests(log_path: Path) -> Callable[[], int]:
+    """A counter of the requests a moto server has answered, from its access log."""
+
+    def count() -> int:
+        return len(_MOTO_REQUEST.findall(log_path.read_bytes()))
+
+    return count
+
+
+def median(samples: Sequence[Sample]) -> Sample:
+    return Sample(
+        statistics.median(s.seconds for s in samples),
+        statistics.median(s.rss_mb for s in samples),
+        samples[-1].stdout,
+        int(statistics.median(s.requests for s in samples)),
+    )
+
+
+def alternate(commands: Mapping[str, Callable[[], Sample]], runs: int = RUNS) -> dict[str, Sample]:
+    """Each command `runs` times, in turns (a, b, c, a, b, c, ...), so drift in the machine hits all."""
+    samples: dict[str, list[Sample]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(command())
+    return {name: median(taken) for name, taken in samples.items()}
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table, printed and returned (for bench/RESULTS.md)."""
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    print(text, flush=True)
+    return text
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    return f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
