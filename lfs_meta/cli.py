@@ -11,23 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import (
-    __version__,
-    check,
-    doctor,
-    fhir,
-    index,
-    init_meta,
-    install,
-    ls,
-    merge,
-    providers,
-    pull,
-    status,
-    track,
-    validate,
-)
+from lfs_meta import __version__, index
 from lfs_meta.errors import UserError
+
+# Spelled out, not imported: every hook run starts here, so commands import their modules when run.
+FHIR_VERSIONS = ("R5", "R4B")
+FHIR_OUTPUT = "META/DocumentReference.ndjson"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_index(doctor_parser)
     _add_json(doctor_parser)
-    doctor_parser.set_defaults(run=lambda args: doctor.run(args.index or _default_index(), args.json))
-    for hooks_parser, action in ((install_parser, install.install), (uninstall_parser, install.uninstall)):
+    doctor_parser.set_defaults(run=_doctor)
+    for hooks_parser, action in ((install_parser, "install"), (uninstall_parser, "uninstall")):
         _add_json(hooks_parser)
         hooks_parser.set_defaults(run=_hooks, action=action)
     return parser
@@ -212,11 +201,11 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--output",
         type=Path,
         metavar="PATH",
-        help=f"the DocumentReference file (default: {init_meta.DEFAULT_OUTPUT} at the repository root)",
+        help=f"the DocumentReference file (default: {FHIR_OUTPUT} at the repository root)",
     )
     parser.add_argument(
         "--fhir-version",
-        choices=fhir.VERSIONS,
+        choices=FHIR_VERSIONS,
         help="R5 (default) or R4B; also [fhir] version in .lfs-meta/config",
     )
     parser.add_argument(
@@ -248,7 +237,7 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
         driver.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
     driver.add_argument("path", help="the index's path in the repository (git's %%P)")
-    driver.set_defaults(run=lambda args: merge.run_driver(args.base, args.ours, args.theirs, args.path))
+    driver.set_defaults(run=_merge_driver)
 
     installer = commands.add_parser(
         "install-merge-driver",
@@ -329,16 +318,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from lfs_meta import validate
+
     if args.staged and args.files:
         raise UserError("validate takes FILE arguments or --staged, not both")
     return validate.run(args.files or [_default_index()], args.json, staged=args.staged)
 
 
 def _ls(args: argparse.Namespace) -> int:
+    from lfs_meta import ls
+
     return ls.run(args.index or _default_index(), args.json)
 
 
 def _track_remote(args: argparse.Namespace) -> int:
+    from lfs_meta import providers, track
+
     if (args.url is None) == (args.from_manifest is None):
         raise UserError("track-remote takes a URL or --from-manifest FILE (one of them)")
     if args.recursive and args.path:
@@ -363,6 +358,8 @@ def _track_remote(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from lfs_meta import check, providers
+
     if args.changed_only and not args.pre_push:
         raise UserError("--changed-only goes with --pre-push")
     if args.pre_push and (args.update or args.paths):
@@ -384,6 +381,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from lfs_meta import providers, pull
+
     if bool(args.paths) == args.all:
         raise UserError("pull takes PATHs or --all (one of them); 'lfs-meta status' shows what is pulled")
     request = pull.Request(args.index or _default_index(), args.paths, args.jobs, args.force)
@@ -392,12 +391,16 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from lfs_meta import providers, status
+
     options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     remote = providers.Providers(options) if args.remote else None
     return status.run(args.index or _default_index(), args.paths, remote, args.jobs, args.json)
 
 
 def _init_meta(args: argparse.Namespace) -> int:
+    from lfs_meta import init_meta
+
     if args.input and not args.staged and not args.input.is_file():
         raise UserError(f"--input {args.input}: no such file; pass the index (default {index.INDEX_PATH})")
     request = init_meta.Request(
@@ -413,8 +416,10 @@ def _init_meta(args: argparse.Namespace) -> int:
 
 
 def _hooks(args: argparse.Namespace) -> int:
+    from lfs_meta import install
+
     directory = install.hooks_directory(Path.cwd())
-    done = args.action(directory)
+    done = getattr(install, args.action)(directory)
     if args.json:
         print(json.dumps({"hooks_directory": str(directory), "hooks": done}, indent=2))
     else:
@@ -424,13 +429,29 @@ def _hooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from lfs_meta import doctor
+
+    return doctor.run(args.index or _default_index(), args.json)
+
+
+def _merge_driver(args: argparse.Namespace) -> int:
+    from lfs_meta import merge
+
+    return merge.run_driver(args.base, args.ours, args.theirs, args.path)
+
+
 def _install_merge_driver(args: argparse.Namespace) -> int:
+    from lfs_meta import merge
+
     for line in merge.install_driver(_default_index().parent.parent):
         print(line)
     return 0
 
 
 def _merge_resolve(args: argparse.Namespace) -> int:
+    from lfs_meta import merge
+
     index_path = _default_index()
     taken = merge.resolve(index_path.parent.parent, index_path, args.side, args.paths)
     print(f"took {args.side} for {', '.join(taken)}; now 'git add {index_path}' and commit")
@@ -438,6 +459,8 @@ def _merge_resolve(args: argparse.Namespace) -> int:
 
 
 def _untrack(args: argparse.Namespace) -> int:
+    from lfs_meta import track
+
     index_path = args.index or _default_index()
     removed = index.update(index_path, track.untrack(index_path, args.paths))
     if args.json:
