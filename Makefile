@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint pytest bench clean git-lfs
+.PHONY: demo test lint pytest bench clean git-lfs git-annex
 
 demo: $(VENV)/.installed
 	$(BIN)/python demo/demo.py
@@ -33,9 +33,20 @@ git-lfs:
 	@command -v git-lfs >/dev/null || $(SUDO) apt-get install -y -q git-lfs \
 		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q git-lfs; }
 
-bench: $(VENV)/.installed
-	$(BIN)/python bench/track_prefix.py 10000
-	$(BIN)/python bench/init_meta.py 100000
+# Benchmarks against peers (not part of the tests): the peers get a virtualenv of their own, so DVC's
+# pins never touch lfs-meta's; git-annex comes from the system's package manager. Takes about an hour.
+bench: $(VENV)/.installed .venv-bench/.installed git-annex
+	$(BIN)/python bench/run_all.py
+
+.venv-bench/.installed: requirements-bench.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+git-annex:
+	@command -v git-annex >/dev/null || $(SUDO) apt-get install -y -q git-annex \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q git-annex; }
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) .venv-bench node_modules .mypy_cache .ruff_cache .pytest_cache *.egg-info

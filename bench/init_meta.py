@@ -1,25 +1,24 @@
 """Time `lfs-meta init-meta` (the whole process) on large indexes; print median seconds and peak RSS.
 
-.venv/bin/python bench/init_meta.py [N]   (default 100,000 entries)
+.venv/bin/python bench/init_meta.py [N] [--results FILE]   (default 100,000 entries)
 
 Two shapes: "listed" is what `track-remote --recursive` records from an S3 LIST (ETag, size, time)
 plus a patient and a specimen; "full" adds a version id, two checksums and a content type.
-Each is run 3 times writing META/ from nothing, then 3 times when META/ is already current.
+Each is run 3 times writing META/ from nothing and 3 times when META/ is already current, in turns.
+Target: <= 2 s at 100,000 entries.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import resource
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-RUNS = 3
+import measure
+
+TARGET_SECONDS = 2.0
 
 
 def entry(i: int, full: bool) -> dict[str, object]:
@@ -42,35 +41,53 @@ def entry(i: int, full: bool) -> dict[str, object]:
     return out
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, int]:
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-
-
 def main() -> int:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    lfs_meta = str(Path(sys.executable).parent / "lfs-meta")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("count", nargs="?", type=int, default=100_000)
+    parser.add_argument("--results", type=Path)
+    args = parser.parse_args()
+    lfs_meta = measure.BIN / "lfs-meta"
+    rows = []
     with tempfile.TemporaryDirectory(prefix="lfs-meta-bench-") as scratch:
         for shape in ("listed", "full"):
             repo = Path(scratch) / shape
             (repo / ".lfs-meta").mkdir(parents=True)
-            index = {f"data/{i:07d}.vcf.gz": entry(i, shape == "full") for i in range(count)}
+            index = {f"data/{i:07d}.vcf.gz": entry(i, shape == "full") for i in range(args.count)}
             (repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(index, indent=2, sort_keys=True))
-            fresh, current = [], []
-            for _ in range(RUNS):
+            del index
+
+            def from_nothing(repo: Path = repo) -> measure.Sample:
                 shutil.rmtree(repo / "META", ignore_errors=True)
-                fresh.append(timed([lfs_meta, "init-meta"], repo))
-                current.append(timed([lfs_meta, "init-meta"], repo))
+                return measure.run([lfs_meta, "init-meta"], repo)
+
+            medians = measure.alternate(
+                {
+                    "from nothing": from_nothing,
+                    "already current": measure.command([lfs_meta, "init-meta"], repo),
+                }
+            )
             size = sum(path.stat().st_size for path in (repo / "META").iterdir())
-            for label, runs in (("from nothing", fresh), ("already current", current)):
-                seconds = statistics.median(s for s, _ in runs)
-                print(
-                    f"init-meta {shape:<6} {count:,} entries, {label:<15}: {seconds:.2f} s "
-                    f"(median of {RUNS}), META/ {size / 1e6:.0f} MB"
+            for label, sample in medians.items():
+                met = "yes" if sample.seconds <= TARGET_SECONDS else "NO"
+                rows.append(
+                    [
+                        shape,
+                        f"{args.count:,}",
+                        label,
+                        f"{sample.seconds:.2f}",
+                        met,
+                        f"{sample.rss_mb:.0f}",
+                        f"{size / 1e6:.0f} MB",
+                    ]
                 )
-        print(f"peak RSS of any run: {max(rss for _, rss in fresh + current)} MB")
+    text = measure.table(
+        f"init-meta: whole process, medians of {measure.RUNS}",
+        ["shape", "entries", "META/", "seconds", f"<= {TARGET_SECONDS:g} s", "peak RSS MB", "NDJSON"],
+        rows,
+    )
+    if args.results:
+        with args.results.open("a", encoding="utf-8") as out:
+            out.write(text + "\n")
     return 0
 
 
