@@ -11,6 +11,8 @@ from typing import Any
 
 import fhir_core.constraints
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # FHIR ids stop at 64 characters; fhir.resources allows more unless told before its models load.
 fhir_core.constraints.TYPES_ID_MAX_LENGTH = 64
@@ -261,3 +263,46 @@ def test_readme_sample_is_what_init_meta_writes() -> None:
 def test_uuid5_matches_the_standard_library(name: str) -> None:
     namespace = mapping.project_namespace("study-1")
     assert mapping.uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+_HEX = st.text("0123456789abcdef", min_size=8, max_size=64)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> tuple[str, Entry]:
+    """Entries of every shape the mapping branches on, with strings that need JSON escaping."""
+    path = (
+        draw(st.sampled_from(["data/", "", "a/b/"]))
+        + draw(_TEXT)
+        + draw(st.sampled_from(["", ".vcf", ".bam", ".VCF.GZ", ".unknown"]))
+    )
+    checksums = draw(
+        st.dictionaries(
+            st.sampled_from(["md5", "sha1", "sha256", "crc32c"]), _HEX | _HEX.map(lambda h: h + "-3")
+        )
+    )
+    if "sha1" in checksums and len(checksums["sha1"].partition("-")[0]) % 2:
+        checksums["sha1"] += "0"  # bytes.fromhex needs whole bytes, as a real sha1 has
+    entry = Entry(
+        remote_url="s3://bucket/" + draw(_TEXT),
+        size=draw(st.integers(0, 2**63 - 1)),
+        etag=draw(st.none() | _TEXT),
+        etag_kind=draw(st.none() | st.sampled_from(["md5", "multipart", "opaque", "weak"])),
+        version_id=draw(st.none() | _TEXT),
+        checksums=checksums,
+        content_type=draw(st.none() | st.sampled_from(["text/x-vcf", "binary/octet-stream", 'a/b; x="\\"'])),
+        last_modified=draw(st.none() | st.just("2026-01-31T12:00:00Z")),
+        patient=draw(st.none() | _TEXT.map(lambda t: "Patient/" + t)),
+        specimen=draw(st.none() | _TEXT.map(lambda t: "Specimen/" + t)),
+    )
+    return path, entry
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries())
+def test_the_fast_r5_lines_equal_the_mapping_byte_for_byte(case: tuple[str, Entry]) -> None:
+    path, entry = case
+    namespace = mapping.project_namespace("p").bytes
+    resource = mapping.document_reference(path, entry, mapping.R5, namespace)
+    assert mapping.document_line(path, entry, namespace) == mapping.ndjson([resource])
