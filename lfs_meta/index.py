@@ -62,7 +62,8 @@ def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
         count = len(problems)
         raise CheckFailed(f"{problems[0].format(name)} ({count} problem(s); run 'lfs-meta validate' for all)")
     with gcpause.paused():
-        return {key: Entry.from_json(value) for key, value in data.items()}
+        # Each parsed value is dropped as its Entry is made, so the two are never all held at once.
+        return {key: Entry.from_json(data.pop(key)) for key in list(data)}
 
 
 def problems_in(raw: bytes) -> list[Problem]:
@@ -154,7 +155,7 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | bytearray) -> None:
     """Replace `path` with `data` so that readers see the old file or the new one, never a mix."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:

@@ -14,6 +14,8 @@ from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
 
 DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"
+Content = bytes | bytearray  # what a META/ file should hold
+_CHUNK = 1 << 20
 CONFIG_NAME = "config"
 STUB_FILES = ("Patient.ndjson", "Specimen.ndjson")
 # pre-commit sets it for post-checkout hooks, where regenerating is the whole job, not a finding.
@@ -67,7 +69,7 @@ def check_version(version: str, where: str) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    files: Mapping[Path, bytes | None]
+    files: Mapping[Path, Content | None]
     rewrite: list[Path]  # differ on disk from what was generated
     unstaged: list[Path]  # differ in git's staging area (with --staged)
     check_only: bool
@@ -88,9 +90,9 @@ class Outcome:
         }
 
 
-def outputs(ndjson: Mapping[str, bytes], document_file: Path) -> dict[Path, bytes | None]:
+def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
     """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
-    files: dict[Path, bytes | None] = {document_file: ndjson["DocumentReference"]}
+    files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
     for name in STUB_FILES:
         files[document_file.with_name(name)] = ndjson[Path(name).stem] or None
     return files
@@ -111,7 +113,7 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     after_checkout = CHECKOUT_VARIABLE in environ  # no commit is being made: nothing to stage
     outcome = Outcome(
         files,
-        rewrite=[path for path, data in files.items() if _read(path) != data],
+        rewrite=[path for path, data in files.items() if not _holds(path, data)],
         unstaged=_unstaged(root, files) if request.staged and not after_checkout else [],
         check_only=request.check_only,
     )
@@ -124,7 +126,7 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     return 0
 
 
-def generate(request: Request, output: Path) -> dict[Path, bytes | None] | None:
+def generate(request: Request, output: Path) -> dict[Path, Content | None] | None:
     """The bytes each file under `output`'s directory should hold; None when there is no index."""
     settings = read_settings(request.index_path.parent / CONFIG_NAME)
     entries = _entries(request, request.index_path.parent.parent, output.parent)
@@ -138,7 +140,7 @@ def generate(request: Request, output: Path) -> dict[Path, bytes | None] | None:
 def out_of_date(index_path: Path) -> list[Path]:
     """The files `lfs-meta init-meta` would rewrite now."""
     files = generate(Request(index_path), index_path.parent.parent / DEFAULT_OUTPUT) or {}
-    return [path for path, data in files.items() if _read(path) != data]
+    return [path for path, data in files.items() if not _holds(path, data)]
 
 
 def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | None:
@@ -154,7 +156,7 @@ def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | Non
         raise CheckFailed(f"{exc}; {_shown(meta)}/ was left as it was") from None
 
 
-def _unstaged(root: Path, files: Mapping[Path, bytes | None]) -> list[Path]:
+def _unstaged(root: Path, files: Mapping[Path, Content | None]) -> list[Path]:
     """Files whose staged content is not what was generated: the commit would record stale META/."""
     unstaged = []
     for path, data in files.items():
@@ -169,16 +171,25 @@ def _unstaged(root: Path, files: Mapping[Path, bytes | None]) -> list[Path]:
     return unstaged
 
 
-def _read(path: Path) -> bytes | None:
+def _holds(path: Path, data: Content | None) -> bool:
+    """Whether the file holds exactly `data` (None: does not exist), read in chunks, not whole:
+    META/ files of a large index are hundreds of megabytes."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            if data is None or os.fstat(stream.fileno()).st_size != len(data):
+                return False
+            view = memoryview(data)
+            for start in range(0, len(data), _CHUNK):
+                if stream.read(_CHUNK) != view[start : start + _CHUNK]:
+                    return False
+            return True
     except FileNotFoundError:
-        return None
+        return data is None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _write(path: Path, data: bytes | None) -> None:
+def _write(path: Path, data: Content | None) -> None:
     if data is None:
         path.unlink()
         return
@@ -209,7 +220,7 @@ def _report(outcome: Outcome, as_json: bool) -> None:
         print(f"{_shown(next(iter(outcome.files)).parent)}/ is up to date")
 
 
-def _count(data: bytes | None) -> int:
+def _count(data: Content | None) -> int:
     return 0 if data is None else data.count(b"\n")
 
 
