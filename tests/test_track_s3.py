@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import zlib
@@ -327,3 +328,16 @@ def test_untrack(repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.Capt
     assert main(["untrack", "d/"]) == 0
     assert capsys.readouterr().out == "untracked 2: d/a.vcf, d/b.vcf\n"
     assert sorted(index_json(repo)) == ["c.vcf"]
+
+
+def test_listed_and_headed_times_agree_with_the_store(
+    repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LIST pages carry ISO 8601 times (parsed the fast way), HEAD an HTTP date (botocore's way)."""
+    s3_client.put_object(Bucket=s3_bucket, Key="t/a.vcf", Body=BODY)
+    stored = s3_client.head_object(Bucket=s3_bucket, Key="t/a.vcf")["LastModified"]
+    assert track(capsys, f"s3://{s3_bucket}/t/", "--recursive", "--path-prefix", "listed")[0] == 0
+    assert track(capsys, f"s3://{s3_bucket}/t/a.vcf", "--path", "headed/a.vcf")[0] == 0
+    written = index_json(repo)
+    expected = stored.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert written["listed/a.vcf"]["last_modified"] == written["headed/a.vcf"]["last_modified"] == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -190,6 +191,7 @@ class S3:
         import botocore.session
 
         core = botocore.session.Session()
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
         credentials = self.options.credentials
         if credentials and os.path.isfile(credentials):
             core.set_config_variable("credentials_file", credentials)
@@ -271,6 +273,26 @@ def _describe_source(session: Any, profile: str | None) -> str:
         return "none found"
     method = _METHODS.get(found.method, found.method)
     return f"{method}, profile {profile}" if profile else method
+
+
+def _timestamp(value: str) -> datetime:
+    """botocore's timestamp parser, fast for the ISO 8601 times of LIST pages.
+
+    botocore's own goes through dateutil, about 350 us per time: most of the cost of reading a
+    1,000-key page. HTTP dates (HEAD headers) and epoch numbers still take its way.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return _botocore_timestamp(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _botocore_timestamp(value: str) -> datetime:
+    from botocore.utils import parse_timestamp
+
+    parsed: datetime = parse_timestamp(value)
+    return parsed
 
 
 def _status(exc: Exception) -> int | None:
