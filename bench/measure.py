@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -18,9 +17,6 @@ BIN = ROOT / ".venv" / "bin"
 PEERS = ROOT / ".venv-bench" / "bin"  # check-jsonschema and DVC, kept apart from lfs-meta's own dependencies
 RUNS = 3
 sys.path.insert(0, str(ROOT / "tests"))
-
-# werkzeug's access log line, as moto's server writes it for every request it answers.
-_MOTO_REQUEST = re.compile(rb'"(GET|HEAD|PUT|POST|DELETE) [^"]*" \d{3}')
 
 
 @dataclass(frozen=True)
@@ -71,15 +67,6 @@ def command(
 ) -> Callable[[], Sample]:
     """`run` of these arguments, to call later (for `alternate`)."""
     return lambda: run(argv, cwd, env)
-
-
-def moto_requests(log_path: Path) -> Callable[[], int]:
-    """A counter of the requests a moto server has answered, from its access log."""
-
-    def count() -> int:
-        return len(_MOTO_REQUEST.findall(log_path.read_bytes()))
-
-    return count
 
 
 def median(samples: Sequence[Sample]) -> Sample:
