@@ -51,7 +51,6 @@ from track_peers import (
     init_repo,
     put_objects,
     ratio,
-    write_results,
 )
 
 import emulators
@@ -365,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     print("\n".join(notes))
-    write_results(args.results, [text, *notes])
+    measure.write_results(args.results, [text, *notes])
     return 0
 
 

@@ -85,9 +85,7 @@ def main() -> int:
         ["shape", "entries", "META/", "seconds", f"<= {TARGET_SECONDS:g} s", "peak RSS MB", "NDJSON"],
         rows,
     )
-    if args.results:
-        with args.results.open("a", encoding="utf-8") as out:
-            out.write(text + "\n")
+    measure.write_results(args.results, [text])
     return 0
 
 

@@ -96,6 +96,13 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
     return text
 
 
+def write_results(path: Path | None, texts: Sequence[str]) -> None:
+    """Append tables to the --results file (run_all.py assembles bench/RESULTS.md from it)."""
+    if path is not None:
+        with path.open("a", encoding="utf-8") as results:
+            results.write("\n".join(texts) + "\n")
+
+
 def machine() -> str:
     cpu = next(
         (

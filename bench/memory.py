@@ -129,9 +129,7 @@ def main() -> int:
         ["command", "seconds", "peak RSS MB", "under 2 GB", "requests"],
         rows,
     )
-    if args.results:
-        with args.results.open("a", encoding="utf-8") as out:
-            out.write(text + "\n")
+    measure.write_results(args.results, [text])
     return 0
 
 

@@ -138,12 +138,6 @@ def ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}" if denominator else "n/a"
 
 
-def write_results(path: Path | None, texts: Sequence[str]) -> None:
-    if path is not None:
-        with path.open("a") as results:
-            results.write("\n".join(texts) + "\n")
-
-
 def bench_one(count: int, scratch: Path, annex_jobs: int) -> tuple[list[list[object]], list[str]]:
     server = emulators.start_moto(scratch)
     try:
@@ -281,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print("\n".join(notes))
     print(f"(whole run {time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    write_results(args.results, [text, *notes])
+    measure.write_results(args.results, [text, *notes])
     return 0
 
 

@@ -76,9 +76,7 @@ def main() -> int:
         ["command", "entries", "file", "seconds", "peak RSS MB", "lfs-meta / this"],
         rows,
     )
-    if args.results:
-        with args.results.open("a", encoding="utf-8") as out:
-            out.write(text + "\n")
+    measure.write_results(args.results, [text])
     return 0
 
 
