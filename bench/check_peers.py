@@ -17,9 +17,11 @@ Every tool gets 3 runs, except that a tool whose first run of a scenario takes l
 bucket), so at 100k every tool is slow), and floor B is skipped above ``--head-max`` objects
 (default 10,000: moto answers ~230 HEADs/s, so 100k HEADs take ~7 minutes a run).
 
-Measured per run: wall time and peak RSS of the command (``measure.run``) and the requests moto
-answered (counted from its werkzeug access log). Each tool's finding (how many objects drifted) is
-checked against what was overwritten. Targets: lfs-meta <= 0.8x DVC and <= 1.2x the LIST floor.
+Measured per run: wall time, peak RSS and CPU time of the command (``measure.run``), the requests
+moto answered (counted from its werkzeug access log) and the CPU time moto used meanwhile (from
+/proc: moto serves from one Python process, so near one CPU second per second means it is the
+limit). Each tool's finding (how many objects drifted) is checked against what was overwritten.
+Targets: lfs-meta <= 0.8x DVC and <= 1.2x the LIST floor.
 
     .venv/bin/python bench/check_peers.py [N ...] [--results FILE]   (default N: 3000 10000 100000)
 
@@ -148,12 +150,15 @@ class Setup:
     lfs_env: Mapping[str, str]
     peer_env: Mapping[str, str]
     requests: MotoRequests
+    server_pid: int
     recorded_path: Path
     floor_script: Path
     as_imported: str
 
 
-def prepare(count: int, scratch: Path, s3: emulators.S3Emulator, requests: MotoRequests) -> Setup:
+def prepare(
+    count: int, scratch: Path, s3: emulators.S3Emulator, requests: MotoRequests, server_pid: int
+) -> Setup:
     lfs_env = {**os.environ, **s3.env}
     peer_env = dvc_env(s3.env, scratch)
     lfs_repo = init_repo(scratch / f"lfs-meta-{count}", git_env(os.environ))
@@ -190,6 +195,7 @@ def prepare(count: int, scratch: Path, s3: emulators.S3Emulator, requests: MotoR
         lfs_env,
         peer_env,
         requests,
+        server_pid,
         recorded_path,
         floor_script,
         (dvc_repo / "data.dvc").read_text(),
@@ -205,11 +211,15 @@ def scenario_commands(
 ) -> dict[str, Callable[[], measure.Sample]]:
     """The commands to time in one scenario; each notes in ``problems`` a finding other than
     ``expected`` drifted objects."""
-    count, requests = setup.count, setup.requests
+    count = setup.count
+
+    def counted(argv: Sequence[str | Path], cwd: Path, env: Mapping[str, str]) -> measure.Sample:
+        return measure.run(argv, cwd, env, requests=setup.requests, server_pid=setup.server_pid)
+
     dvc_file = setup.dvc_repo / "data.dvc"
 
     def lfs_check() -> measure.Sample:
-        sample = measure.run([LFS_META, "check", "--json"], setup.lfs_repo, setup.lfs_env, requests=requests)
+        sample = counted([LFS_META, "check", "--json"], setup.lfs_repo, setup.lfs_env)
         summary = json.loads(sample.stdout)["summary"]
         if summary["modified"] != expected or summary["unchanged"] != count - expected:
             problems.append(f"lfs-meta check found {summary}, expected {expected} modified")
@@ -225,7 +235,7 @@ def scenario_commands(
                 BUCKET,
                 PREFIX,
             ]
-            sample = measure.run(argv, setup.scratch, setup.lfs_env, requests=requests)
+            sample = counted(argv, setup.scratch, setup.lfs_env)
             found = json.loads(sample.stdout)
             if found != {"seen": count, "drift": expected}:
                 problems.append(f"floor {mode} found {found}, expected {expected} drifted")
@@ -236,9 +246,7 @@ def scenario_commands(
     def dvc_update() -> measure.Sample:
         dvc_file.write_text(setup.as_imported)
         before = dvc_dir_md5(dvc_file)
-        sample = measure.run(
-            [DVC, "update", "--no-download", "data.dvc"], setup.dvc_repo, setup.peer_env, requests=requests
-        )
+        sample = counted([DVC, "update", "--no-download", "data.dvc"], setup.dvc_repo, setup.peer_env)
         if (dvc_dir_md5(dvc_file) != before) != bool(expected):
             problems.append(f"dvc update: directory hash changed is not {bool(expected)}")
         return sample
@@ -264,7 +272,7 @@ def bench_one(
         started = time.perf_counter()
         put_objects(client, BUCKET, keys, str.encode)
         print(f"N={count:,}: put in {time.perf_counter() - started:.0f} s", flush=True)
-        setup = prepare(count, scratch, s3, MotoRequests(server.log_path))
+        setup = prepare(count, scratch, s3, MotoRequests(server.log_path), server.pid)
         for scenario in ("unchanged", "1% overwritten"):
             expected = 0
             if scenario != "unchanged":
@@ -299,6 +307,8 @@ def scenario_rows(count: int, scenario: str, results: Mapping[str, Result]) -> l
                 f"{sample.seconds:.2f}",
                 sample.requests,
                 f"{sample.rss_mb:.0f}",
+                f"{sample.cpu:.1f}",
+                f"{sample.server_cpu:.1f}",
                 ratio(lfs.seconds, results[DVC_UPDATE].sample.seconds) if tool == LFS else "",
                 ratio(lfs.seconds, results[FLOOR_LIST].sample.seconds) if tool == LFS else "",
             ]
@@ -313,7 +323,10 @@ def scenario_verdicts(
     dvc = results[DVC_UPDATE].sample.seconds
     floor = results[FLOOR_LIST].sample.seconds
     where = f"N={count:,} {scenario}"
+    busy = {name: result.sample.server_cpu / result.sample.seconds for name, result in results.items()}
     return [
+        f"{where}: moto was busy (CPU s / wall s) {busy[LFS]:.0%} of lfs-meta's run, "
+        f"{busy[DVC_UPDATE]:.0%} of DVC's",
         f"{where}: lfs-meta {ratio(lfs, dvc)}x DVC (target <= 0.8x): "
         + ("met" if lfs <= 0.8 * dvc else "MISSED"),
         f"{where}: lfs-meta {ratio(lfs, floor)}x LIST floor (target <= 1.2x): "
@@ -351,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "median s",
             "median requests",
             "peak RSS MB",
+            "own CPU s",
+            "moto CPU s",
             "lfs-meta / DVC",
             "lfs-meta / LIST floor",
         ],

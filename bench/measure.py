@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
+PYTHON = BIN / "python"
 PEERS = ROOT / ".venv-bench" / "bin"  # check-jsonschema and DVC, kept apart from lfs-meta's own dependencies
 RUNS = 3
 sys.path.insert(0, str(ROOT / "tests"))
@@ -25,6 +26,8 @@ class Sample:
     rss_mb: float
     stdout: bytes
     requests: int = 0
+    cpu: float = 0.0  # the command's own user + system seconds
+    server_cpu: float = 0.0  # the emulator's, over the same run: a server saturating a core is the limit
 
 
 def run(
@@ -32,10 +35,13 @@ def run(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
+    *,
     requests: Callable[[], int] | None = None,
+    server_pid: int | None = None,
 ) -> Sample:
-    """Run one command to completion: wall time, and its own peak RSS from wait4."""
+    """Run one command to completion: wall time, and its own peak RSS and CPU time from wait4."""
     before = requests() if requests else 0
+    server_before = cpu_seconds(server_pid) if server_pid else 0.0
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -59,7 +65,14 @@ def run(
         command = " ".join(map(str, argv))
         raise SystemExit(f"{command} failed ({process.returncode}):\n{stderr.decode()[-2000:]}")
     made = requests() - before if requests else 0
-    return Sample(seconds, usage.ru_maxrss / 1024, stdout, made)
+    server = cpu_seconds(server_pid) - server_before if server_pid else 0.0
+    return Sample(seconds, usage.ru_maxrss / 1024, stdout, made, usage.ru_utime + usage.ru_stime, server)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time a running process has used so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def command(
@@ -75,6 +88,8 @@ def median(samples: Sequence[Sample]) -> Sample:
         statistics.median(s.rss_mb for s in samples),
         samples[-1].stdout,
         int(statistics.median(s.requests for s in samples)),
+        statistics.median(s.cpu for s in samples),
+        statistics.median(s.server_cpu for s in samples),
     )
 
 

@@ -461,3 +461,79 @@ def test_fast_path_check_agrees_with_the_full_one(path: str) -> None:
 @given(st.text(alphabet=st.sampled_from(list("ab./:\\\x00 GITlfsmeta-")), max_size=24))
 def test_fast_path_check_agrees_with_the_full_one_on_generated_paths(path: str) -> None:
     assert paths.path_problems(path) == paths.all_path_problems(path)
+
+
+def _indented(value: object, depth: int = 0) -> str:
+    """`value` as lfs-meta writes an index (sorted keys, two-space indent), except that a list of
+    pairs is an object whose keys may repeat."""
+    inner = "\n" + "  " * (depth + 1)
+    if isinstance(value, list) and value and all(isinstance(item, tuple) for item in value):
+        pairs = sorted(value, key=lambda pair: pair[0])
+        items = [
+            f"{json.dumps(key, ensure_ascii=False)}: {_indented(item, depth + 1)}" for key, item in pairs
+        ]
+        return "{" + inner + ("," + inner).join(items) + "\n" + "  " * depth + "}"
+    if isinstance(value, list) and value:
+        return (
+            "["
+            + inner
+            + ("," + inner).join(_indented(item, depth + 1) for item in value)
+            + "\n"
+            + "  " * depth
+            + "]"
+        )
+    return json.dumps(value, ensure_ascii=False)
+
+
+_KEYS = st.text(alphabet=st.sampled_from(list('ab:"\\é\x01\n\x7f\u2028')), max_size=3)
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _KEYS
+_JSON_VALUES = st.recursive(
+    _SCALARS | st.integers(-(2**70), 2**70) | st.floats(),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(st.tuples(_KEYS, inner), min_size=1, max_size=4),
+    max_leaves=12,
+)
+
+
+def _typed(value: object) -> str:
+    return json.dumps(value, sort_keys=True)  # 1.0 == 1 in Python; their JSON differs
+
+
+@given(_JSON_VALUES, st.booleans())
+def test_fast_parse_is_exactly_the_strict_one_or_declines(value: object, newline: bool) -> None:
+    raw = (_indented(value) + "\n" * newline).encode()
+    repeated: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            repeated.append("x")
+        return dict(pairs)
+
+    strict = json.loads(raw, object_pairs_hook=pairs_hook)
+    fast = reader._parse_canonical(raw)
+    if fast is not None:
+        assert not repeated
+        assert _typed(fast) == _typed(strict)
+
+
+@given(
+    st.dictionaries(
+        _KEYS,
+        st.recursive(
+            _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3)
+        ),
+    )
+)
+def test_fast_parse_takes_every_index_lfs_meta_writes(value: dict[str, object]) -> None:
+    raw = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    fast = reader._parse_canonical(raw)
+    assert fast is not None and _typed(fast) == _typed(value)
+
+
+def test_repeated_key_in_a_large_index_is_still_found(
+    write_index: IndexWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [f'"data/{i:05d}.vcf": {json.dumps(entry())}' for i in range(2000)]
+    entries.insert(1500, f'"data/00007.vcf": {json.dumps(entry(size=2))}')
+    code, lines = validate(write_index("{" + ",\n".join(entries) + "}"), capsys)
+    assert code == 1
+    assert "duplicate key 'data/00007.vcf'" in lines[0]
