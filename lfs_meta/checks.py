@@ -143,8 +143,8 @@ def _article(type_name: Any) -> str:
 
 
 def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
-    well_formed = []
-    for path in index:
+    well_formed = list(index) if paths.all_plain(index.keys()) else []
+    for path in () if well_formed else index:
         problems = paths.path_problems(path)
         for message, fix in problems:
             yield path, Problem(message, fix, pointer=json_pointer([path]))

@@ -6,6 +6,8 @@ explicit. Formats without a registered type get the customary `x-` one; compress
 
 from __future__ import annotations
 
+import functools
+
 GZIP = "application/gzip"
 HDF5 = "application/x-hdf5"
 
@@ -81,8 +83,14 @@ BY_SUFFIX = {
 
 def guess(path: str) -> str | None:
     """The MIME type for `path`'s file name, the longest known suffix first (`.vcf.gz` before `.gz`)."""
-    parts = path.rpartition("/")[2].lower().split(".")
-    for start in range(1, len(parts)):
+    return _by_suffixes(path.rpartition("/")[2].partition(".")[2].lower())
+
+
+@functools.lru_cache(maxsize=1024)  # an index has few distinct suffixes and many entries
+def _by_suffixes(suffixes: str) -> str | None:
+    """The type for what follows a file name's first dot: 'vcf.gz', then 'gz'."""
+    parts = suffixes.split(".")
+    for start in range(len(parts)):
         found = BY_SUFFIX.get(".".join(parts[start:]))
         if found:
             return found

@@ -265,6 +265,25 @@ def test_uuid5_matches_the_standard_library(name: str) -> None:
     assert mapping.uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
 
 
+@given(st.text(st.characters(codec="utf-8")), st.text(max_size=8))
+def test_uuid5_matches_the_standard_library_for_any_name(name: str, project: str) -> None:
+    namespace = mapping.project_namespace(project)
+    assert mapping.uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+
+
+def _guess_suffix_by_suffix(path: str) -> str | None:
+    parts = path.rpartition("/")[2].lower().split(".")
+    return next(
+        filter(None, (content_types.BY_SUFFIX.get(".".join(parts[i:])) for i in range(1, len(parts)))), None
+    )
+
+
+@given(st.lists(st.sampled_from(["a", "VCF", "gz", "nii", "tar", "", "x/y", "bam", "Fastq"]), max_size=5))
+def test_guess_takes_the_longest_known_suffix(pieces: list[str]) -> None:
+    path = ".".join(pieces)
+    assert content_types.guess(path) == _guess_suffix_by_suffix(path)
+
+
 _TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
 _HEX = st.text("0123456789abcdef", min_size=8, max_size=64)
 

@@ -463,6 +463,28 @@ def test_fast_path_check_agrees_with_the_full_one_on_generated_paths(path: str) 
     assert paths.path_problems(path) == paths.all_path_problems(path)
 
 
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab./:\\\n GITlfsmeta-")), max_size=12), max_size=6))
+def test_one_match_over_many_paths_agrees_with_each_path_on_its_own(many: list[str]) -> None:
+    assert paths.all_plain(many) == all(not paths.all_path_problems(path) for path in many)
+
+
+def test_one_match_over_many_paths_accepts_a_large_plain_index() -> None:
+    many = [f"data/batch{i % 100:03d}/sample{i:07d}.vcf.gz" for i in range(100_000)]
+    assert paths.all_plain(many)
+    assert not paths.all_plain([*many, "data/.git/x"])
+    assert not paths.all_plain([*many[:10], "x" * (paths.MAX_PATH_LENGTH + 1)])
+
+
+@given(st.sets(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4).map("/".join), max_size=8))
+def test_nesting_conflicts_name_each_path_under_a_tracked_file(tracked: set[str]) -> None:
+    expected = []
+    for path in sorted(tracked):
+        ancestors = [path[:i] for i in range(len(path)) if path[i] == "/" and path[:i] in tracked]
+        if ancestors:
+            expected.append((path, ancestors[0]))
+    assert paths.nesting_conflicts(tracked) == expected
+
+
 def _indented(value: object, depth: int = 0) -> str:
     """`value` as lfs-meta writes an index (sorted keys, two-space indent), except that a list of
     pairs is an object whose keys may repeat."""
