@@ -61,12 +61,15 @@ class Parsed:
 
 def parse(raw: bytes, max_bytes: int = MAX_INDEX_BYTES) -> Parsed:
     """Parse an index file's bytes; `data` is None when the text is not usable JSON."""
-    text = _decode(raw, max_bytes)
-    if isinstance(text, Problem):
-        return Parsed(None, [text])
-    fast = _parse_canonical(raw)
+    too_big = size_problem(len(raw), max_bytes)
+    if too_big:
+        return Parsed(None, [too_big])
+    fast = _parse_canonical(raw)  # before decoding: the text would be one more copy of the file held
     if fast is not None:
         return Parsed(fast, [])
+    text = _decode(raw)
+    if isinstance(text, Problem):
+        return Parsed(None, [text])
     hooks = _Hooks()
     try:
         data = json.loads(text, object_pairs_hook=hooks.object_pairs, parse_constant=hooks.constant)
@@ -106,10 +109,7 @@ def size_problem(size: int, max_bytes: int = MAX_INDEX_BYTES) -> Problem | None:
     )
 
 
-def _decode(raw: bytes, max_bytes: int) -> str | Problem:
-    too_big = size_problem(len(raw), max_bytes)
-    if too_big:
-        return too_big
+def _decode(raw: bytes) -> str | Problem:
     if not raw.strip():
         return Problem("file is empty", "an index with no entries is written as {}")
     for bom, encoding in _BOMS.items():
