@@ -2,7 +2,7 @@
 
 Requests are the cost. Entries are grouped by store, bucket and directory; a group of two or more
 is read with LIST (one request per 1,000 keys) while listing pays for itself, and everything else
-with one metadata request (HEAD) each in a bounded thread pool.
+with one metadata request (HEAD) each. Listings and HEADs both run in a bounded thread pool.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class Group:
 def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
     """(groups to LIST, paths to HEAD one by one).
 
-    One listing per bucket: its pages are shared by every directory below the common prefix,
-    where one listing per directory would cost at least a request each.
+    A bucket is listed from the deepest directory that holds all its entries, or, when that costs
+    no more requests, from each of its top directories apart: the listings can then run at once,
+    and a store's work per page can grow with the keys under the listed prefix (moto's does).
     """
     buckets: dict[str, list[str]] = defaultdict(list)
     singles = []
@@ -52,17 +53,49 @@ def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
             singles.append(path)
         else:
             buckets[root].append(path)
-    groups = []
+    groups: list[Group] = []
     for paths in buckets.values():
         if len(paths) < 2:
             singles.extend(paths)
             continue
-        urls = [entries[path].remote_url for path in paths]
-        # Character-wise on purpose: cut back to the last '/' below, it is the deepest shared directory.
-        prefix_url = os.path.commonprefix(urls).rpartition("/")[0] + "/"  # noqa: RUF071
-        members = {unquote(url[len(prefix_url) :]): path for url, path in zip(urls, paths, strict=True)}
-        groups.append(Group(prefix_url, members))
+        by_url = {entries[path].remote_url: path for path in paths}
+        directories = _top_directories(by_url)
+        if len(directories) > 1 and _pages(directories.values()) <= _pages([by_url]):
+            groups.extend(_group(prefix, members) for prefix, members in directories.items())
+        else:
+            groups.append(_group(_deepest_directory(by_url), by_url))
     return sorted(groups, key=lambda group: group.prefix_url), sorted(singles)
+
+
+def _deepest_directory(urls: Iterable[str]) -> str:
+    # Character-wise on purpose: cut back to the last '/' below, it is the deepest shared directory.
+    return os.path.commonprefix(list(urls)).rpartition("/")[0] + "/"  # noqa: RUF071
+
+
+def _top_directories(by_url: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """url -> path mappings by the directory to list: each object's own, or the nearest above it
+    that also holds objects (listing a prefix returns everything below it)."""
+    own: dict[str, dict[str, str]] = defaultdict(dict)
+    for url, path in by_url.items():
+        own[url.rpartition("/")[0] + "/"][url] = path
+    directories: dict[str, dict[str, str]] = {}
+    top = ""
+    for directory in sorted(own):
+        # Sorted, the directories below `top` follow it at once.
+        if not top or not directory.startswith(top):
+            top = directory
+            directories[top] = own[directory]
+        else:
+            directories[top].update(own[directory])
+    return directories
+
+
+def _pages(url_groups: Iterable[Mapping[str, str]]) -> int:
+    return sum(math.ceil(len(urls) / LIST_PAGE) for urls in url_groups)
+
+
+def _group(prefix_url: str, by_url: Mapping[str, str]) -> Group:
+    return Group(prefix_url, {unquote(url[len(prefix_url) :]): path for url, path in by_url.items()})
 
 
 def _bucket_root(url: str) -> str | None:
@@ -88,11 +121,11 @@ class Checker:
         groups, singles = plan(self.entries)
         findings: list[Finding] = []
         heads = list(singles)
-        for group in groups:
-            listed, leftover = self._list_group(group)
-            findings.extend(listed)
-            heads.extend(leftover)
-        findings.extend(self._head_all(heads))
+        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+            for listed, leftover in pool.map(self._list_group, groups):
+                findings.extend(listed)
+                heads.extend(leftover)
+            findings.extend(pool.map(self._head, heads))
         return sorted(findings, key=lambda finding: finding.path)
 
     def _list_group(self, group: Group) -> tuple[list[Finding], list[str]]:
@@ -121,10 +154,6 @@ class Checker:
             return findings + self._all(remaining.values(), drift.UNREACHABLE, str(exc)), []
         missing = self._all(remaining.values(), drift.MISSING, "no such object")
         return findings + [self._pinned_when_missing(provider, finding) for finding in missing], []
-
-    def _head_all(self, paths: Sequence[str]) -> list[Finding]:
-        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-            return list(pool.map(self._head, paths))
 
     def _head(self, path: str) -> Finding:
         recorded = self.entries[path]

@@ -138,7 +138,7 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     parser.add_argument("--stats", action="store_true", help="print the requests made per store on stderr")
     parser.add_argument(
-        "--jobs", type=_positive, default=16, metavar="N", help="parallel HEAD requests (default 16)"
+        "--jobs", type=_positive, default=16, metavar="N", help="parallel LIST and HEAD requests (default 16)"
     )
     _add_remote_options(parser)
     _add_index(parser)
@@ -179,7 +179,11 @@ def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories (default: all)")
     parser.add_argument("--remote", action="store_true", help="also check each object in its store")
     parser.add_argument(
-        "--jobs", type=_positive, default=16, metavar="N", help="with --remote: parallel HEAD requests"
+        "--jobs",
+        type=_positive,
+        default=16,
+        metavar="N",
+        help="with --remote: parallel LIST and HEAD requests",
     )
     _add_remote_options(parser)
     _add_index(parser)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import threading
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from lfs_meta import check
 from lfs_meta.cli import main
+from lfs_meta.providers import Options, Providers
 
 import emulators
 from conftest import Store, use_env
@@ -79,6 +82,41 @@ def test_every_kind_of_drift_on_every_store(
     assert "data/grown.vcf: modified: size 8 -> 18, etag " in lines[1]
     assert lines[1].endswith("; run 'lfs-meta check --update data/grown.vcf' to accept")
     assert lines[-1] == "2 unchanged, 2 modified, 0 version gone, 1 missing, 0 unreachable"
+
+
+def test_directories_listed_apart_at_once_find_every_kind_of_drift(
+    repo: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With 2 keys a page, three directories of 2 cost 3 pages apart as together: listed apart.
+    module = importlib.import_module(f"lfs_meta.providers.{store.provider}")
+    monkeypatch.setattr(module, "_PAGE_SIZE", 2)
+    monkeypatch.setattr(check, "LIST_PAGE", 2)
+    for name in ("a/1.vcf", "a/2.vcf", "b/1.vcf", "b/deep/2.vcf", "c/1.vcf", "c/2.vcf"):
+        store.put(f"d/{name}", b"original")
+    assert main(["track-remote", store.url("d/"), "--recursive", "--path-prefix", "d"]) == 0
+    capsys.readouterr()
+    listed: list[str] = []
+    provider_class = type(Providers(Options()).for_url(store.url("d/")))
+    real_list = provider_class.list
+
+    def recorded_list(self: Any, url: str) -> Iterator[tuple[str, Any]]:
+        listed.append(url)
+        return real_list(self, url)
+
+    monkeypatch.setattr(provider_class, "list", recorded_list)
+    store.put("d/a/2.vcf", b"changed")
+    store.delete("d/c/1.vcf")
+    code, result = run(capsys, "check")
+    assert code == 1
+    assert statuses(result) == {
+        "d/a/1.vcf": "unchanged",
+        "d/a/2.vcf": "modified",
+        "d/b/1.vcf": "unchanged",
+        "d/b/deep/2.vcf": "unchanged",
+        "d/c/1.vcf": "missing",
+        "d/c/2.vcf": "unchanged",
+    }
+    assert sorted(url.rpartition("/d/")[2] for url in listed) == ["a/", "b/", "c/"]
 
 
 def test_update_accepts_drift_but_not_missing(

@@ -63,3 +63,44 @@ def test_plan_lists_each_bucket_once_from_its_deepest_shared_directory() -> None
         check.Group("s3://bkt/run/", {"a/1.vcf": "x/1", "b/2.vcf": "x/2"}),
     ]
     assert singles == ["w", "y", "z"]
+
+
+def _entries(urls: list[str]) -> dict[str, Entry]:
+    return {url.partition("://")[2]: Entry(remote_url=url, size=1) for url in urls}
+
+
+def test_plan_lists_top_directories_apart_when_that_costs_no_more_pages() -> None:
+    # 1,000 keys each in run/a/ and run/b/ (with run/b/deep/ below it): 2 pages either way.
+    urls = [f"s3://bkt/run/a/{i:04d}.vcf" for i in range(1000)]
+    urls += [f"s3://bkt/run/b/{i:04d}.vcf" for i in range(900)]
+    urls += [f"s3://bkt/run/b/deep/{i:04d}.vcf" for i in range(100)]
+    groups, singles = check.plan(_entries(urls))
+    assert [(group.prefix_url, len(group.members)) for group in groups] == [
+        ("s3://bkt/run/a/", 1000),
+        ("s3://bkt/run/b/", 1000),
+    ]
+    assert groups[1].members["deep/0099.vcf"] == "bkt/run/b/deep/0099.vcf"
+    assert singles == []
+
+
+def test_plan_keeps_one_listing_when_directories_apart_cost_more_pages() -> None:
+    # 1,001 keys in one directory and 999 in another: 2 pages together, 3 apart.
+    urls = [f"s3://bkt/run/a/{i:04d}.vcf" for i in range(1001)]
+    urls += [f"s3://bkt/run/b/{i:04d}.vcf" for i in range(999)]
+    groups, _ = check.plan(_entries(urls))
+    assert [(group.prefix_url, len(group.members)) for group in groups] == [("s3://bkt/run/", 2000)]
+
+
+def test_plan_never_lists_a_directory_twice() -> None:
+    # a-b/ sorts between a/ and its subdirectories ('-' < '/'), and is still listed on its own.
+    urls = [f"s3://bkt/a-b/{i:04d}.vcf" for i in range(1000)]
+    urls += [f"s3://bkt/a/{i:04d}.vcf" for i in range(1000)]
+    urls += [f"s3://bkt/a/sub/{i:04d}.vcf" for i in range(1000)]
+    groups, _ = check.plan(_entries(urls))
+    assert [(group.prefix_url, len(group.members)) for group in groups] == [
+        ("s3://bkt/a-b/", 1000),
+        ("s3://bkt/a/", 2000),
+    ]
+    # An object at the bucket's top: its listing holds every other one.
+    groups, _ = check.plan(_entries([*urls, "s3://bkt/top.vcf"]))
+    assert [(group.prefix_url, len(group.members)) for group in groups] == [("s3://bkt/", 3001)]

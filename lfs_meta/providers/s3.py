@@ -57,6 +57,7 @@ class S3:
         self._versioning: dict[str, bool] = {}
         self._sources: dict[str | None, str] = {}
         self._lock = threading.Lock()
+        self._versioning_lock = threading.Lock()
 
     def stat(self, url: str, version_id: str | None = None) -> Entry:
         profile, bucket, key = split(url)
@@ -139,10 +140,11 @@ class S3:
 
     def _versioned(self, client: Any, bucket: str) -> bool:
         """One GetBucketVersioning per bucket and run: plain LIST pages carry no version ids."""
-        if bucket not in self._versioning:
-            status = client.get_bucket_versioning(Bucket=bucket).get("Status")
-            self._versioning[bucket] = status in ("Enabled", "Suspended")
-        return self._versioning[bucket]
+        with self._versioning_lock:  # listings of one bucket run at once, they ask once
+            if bucket not in self._versioning:
+                status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+                self._versioning[bucket] = status in ("Enabled", "Suspended")
+            return self._versioning[bucket]
 
     def _versions(self, client: Any, bucket: str, prefix: str) -> Iterator[Mapping[str, Any]]:
         """The current version of each key (keys whose latest version is a delete marker are gone)."""
