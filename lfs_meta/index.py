@@ -59,8 +59,7 @@ def loads(raw: bytes, name: str) -> dict[str, Entry]:
 
 def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
     if problems:
-        count = len(problems)
-        raise CheckFailed(f"{problems[0].format(name)} ({count} problem(s); run 'lfs-meta validate' for all)")
+        raise failure(problems, name)
     with gcpause.paused():
         # Each parsed value is dropped as its Entry is made, so the two are never all held at once.
         return {key: Entry.from_json(data.pop(key)) for key in list(data)}
@@ -71,18 +70,30 @@ def problems_in(raw: bytes) -> list[Problem]:
     return _parse_checked(raw)[1]
 
 
-def _read_checked(path: Path) -> tuple[Any, list[Problem]]:
+def failure(problems: list[Problem], name: str) -> CheckFailed:
+    count = len(problems)
+    return CheckFailed(f"{problems[0].format(name)} ({count} problem(s); run 'lfs-meta validate' for all)")
+
+
+def read(path: Path) -> bytes | Problem:
+    """The index file's bytes, or the problem that it is too big to read; FileNotFoundError when missing."""
     try:
         too_big = reader.size_problem(path.stat().st_size)
         if too_big:  # not even read: reading could exhaust memory
-            return None, [too_big]
-        raw = path.read_bytes()
+            return too_big
+        return path.read_bytes()
     except FileNotFoundError:
         raise
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory; pass the index file inside it") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _read_checked(path: Path) -> tuple[Any, list[Problem]]:
+    raw = read(path)
+    if isinstance(raw, Problem):
+        return None, [raw]
     return _parse_checked(raw)
 
 

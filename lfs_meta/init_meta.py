@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import fhir, index, staged
+from lfs_meta import fhir, index, staged, stamp
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.problem import Problem
 
 DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"
 Content = bytes | bytearray  # what a META/ file should hold
@@ -105,36 +106,117 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         raise UserError(f"{_shown(output.parent)}: not a directory; move it away or choose another --output")
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
-    files = generate(request, output)
-    if files is None:
-        shown = f"{request.index_path} (staged)" if request.staged else str(request.index_path)
-        print(json.dumps({"files": {}}) if as_json else f"no index at {shown}; nothing to write")
-        return 0
+    settings = read_settings(request.index_path.parent / CONFIG_NAME)
     after_checkout = CHECKOUT_VARIABLE in environ  # no commit is being made: nothing to stage
-    outcome = Outcome(
-        files,
-        rewrite=[path for path, data in files.items() if not _holds(path, data)],
-        unstaged=_unstaged(root, files) if request.staged and not after_checkout else [],
-        check_only=request.check_only,
-    )
-    if not request.check_only:
-        for path in outcome.rewrite:
-            _write(path, files[path])
+    owned = [output, *(output.with_name(name) for name in STUB_FILES)]
+    now = _Now.read(request, root, owned, compare_staged=request.staged and not after_checkout)
+    if now is None:
+        print(
+            json.dumps({"files": {}}) if as_json else f"no index at {_index_name(request)}; nothing to write"
+        )
+        return 0
+    version = request.version or settings.version
+    project = settings.project if request.project is None else request.project
+    note_key = stamp.key(now.index_id, version, project, owned)
+    outcome = _recalled(now, note_key, owned, request.check_only)
+    if outcome is None:
+        entries = _entries(now.index_bytes(root), _index_name(request), output.parent)
+        files = outputs(fhir.ndjson_files(entries, version, project), output)
+        outcome = Outcome(
+            files,
+            rewrite=[path for path, data in files.items() if not _holds(path, data)],
+            unstaged=[
+                path for path, staged_id in now.staged_ids.items() if staged_id != now.blob_id(files[path])
+            ],
+            check_only=request.check_only,
+        )
+        if not request.check_only:
+            for path in outcome.rewrite:
+                _write(path, files[path])
+            if now.repository:
+                now.repository.remember(note_key, {path.name: now.blob_id(files[path]) for path in owned})
     _report(outcome, as_json)
     if request.check_only or (request.hook and not after_checkout):
         return 1 if outcome.changed else 0
     return 0
 
 
+@dataclass(frozen=True)
+class _Now:
+    """The index and META/ as they are now: on disk, or in git's staging area."""
+
+    repository: stamp.Repository | None
+    index_id: str  # the index's blob id
+    raw: bytes | None  # the index's bytes, when read from disk
+    staged_ids: dict[Path, str | None]  # the owned files' staged blob ids, when they must be current there
+
+    @classmethod
+    def read(cls, request: Request, root: Path, owned: list[Path], compare_staged: bool) -> _Now | None:
+        """None when there is no index."""
+        repository = stamp.Repository.of(root)
+        relative = _relative(root, owned) if compare_staged else {}
+        raw = None
+        if request.staged:
+            ids = staged.blob_ids(root, [index.INDEX_PATH.as_posix(), *relative.values()])
+            index_id = ids.get(index.INDEX_PATH.as_posix())
+        else:
+            ids = {}
+            raw = _read_index(request.index_path, owned[0].parent)
+            index_id = None if raw is None else stamp.blob_id(raw, _format(repository))
+        if index_id is None:
+            return None
+        return cls(repository, index_id, raw, {path: ids.get(name) for path, name in relative.items()})
+
+    def blob_id(self, data: Content | None) -> str | None:
+        return None if data is None else stamp.blob_id(data, _format(self.repository))
+
+    def index_bytes(self, root: Path) -> bytes:
+        return self.raw if self.raw is not None else staged.blob(root, index.INDEX_PATH.as_posix()) or b""
+
+
+def _format(repository: stamp.Repository | None) -> str:
+    return repository.object_format if repository else "sha1"
+
+
+def _recalled(now: _Now, note_key: str, owned: list[Path], check_only: bool) -> Outcome | None:
+    """Nothing to do, when the note says the files on disk (and staged) are what `note_key`
+    generates; None whenever that is not certain."""
+    known = now.repository.recall(note_key) if now.repository else None
+    if known is None:
+        return None
+    files: dict[Path, Content | None] = {}
+    for path in owned:
+        try:
+            files[path] = path.read_bytes()
+        except FileNotFoundError:
+            files[path] = None
+        except OSError:
+            return None  # the full run reports it
+        if now.blob_id(files[path]) != known.get(path.name):
+            return None
+    if any(staged_id != known.get(path.name) for path, staged_id in now.staged_ids.items()):
+        return None
+    return Outcome(files, rewrite=[], unstaged=[], check_only=check_only)
+
+
 def generate(request: Request, output: Path) -> dict[Path, Content | None] | None:
     """The bytes each file under `output`'s directory should hold; None when there is no index."""
-    settings = read_settings(request.index_path.parent / CONFIG_NAME)
-    entries = _entries(request, request.index_path.parent.parent, output.parent)
-    if entries is None:
+    root = request.index_path.parent.parent
+    if request.staged:
+        raw = staged.blob(root, index.INDEX_PATH.as_posix())
+    else:
+        raw = _read_index(request.index_path, output.parent)
+    if raw is None:
         return None
+    settings = read_settings(request.index_path.parent / CONFIG_NAME)
+    entries = _entries(raw, _index_name(request), output.parent)
     version = request.version or settings.version
     project = settings.project if request.project is None else request.project
     return outputs(fhir.ndjson_files(entries, version, project), output)
+
+
+def _index_name(request: Request) -> str:
+    return f"{request.index_path} (staged)" if request.staged else str(request.index_path)
 
 
 def out_of_date(index_path: Path) -> list[Path]:
@@ -143,32 +225,34 @@ def out_of_date(index_path: Path) -> list[Path]:
     return [path for path, data in files.items() if not _holds(path, data)]
 
 
-def _entries(request: Request, root: Path, meta: Path) -> dict[str, Entry] | None:
+def _read_index(path: Path, meta: Path) -> bytes | None:
     try:
-        if request.staged:
-            raw = staged.blob(root, index.INDEX_PATH.as_posix())
-            name = f"{request.index_path} (staged)"
-            return None if raw is None else index.loads(raw, name)
-        if not request.index_path.exists():
-            return None
-        return index.load(request.index_path)
+        raw = index.read(path)
+    except FileNotFoundError:
+        return None
+    if isinstance(raw, Problem):
+        raise CheckFailed(f"{index.failure([raw], str(path))}; {_shown(meta)}/ was left as it was")
+    return raw
+
+
+def _entries(raw: bytes, name: str, meta: Path) -> dict[str, Entry]:
+    try:
+        return index.loads(raw, name)
     except CheckFailed as exc:
         raise CheckFailed(f"{exc}; {_shown(meta)}/ was left as it was") from None
 
 
-def _unstaged(root: Path, files: Mapping[Path, Content | None]) -> list[Path]:
-    """Files whose staged content is not what was generated: the commit would record stale META/."""
-    unstaged = []
-    for path, data in files.items():
+def _relative(root: Path, paths: list[Path]) -> dict[Path, str]:
+    """Each path relative to the repository root, as git names it."""
+    relative = {}
+    for path in paths:
         try:
-            relative = path.resolve().relative_to(root.resolve()).as_posix()
+            relative[path] = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             raise UserError(
                 f"--output {path.parent} is outside the repository; --staged needs it inside"
             ) from None
-        if staged.blob(root, relative) != data:
-            unstaged.append(path)
-    return unstaged
+    return relative
 
 
 def _holds(path: Path, data: Content | None) -> bool:

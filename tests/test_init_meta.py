@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lfs_meta import fhir, staged, stamp
 from lfs_meta.cli import main
 
 from conftest import ROOT, SEED_INDEX, git, pre_commit, usage_error
@@ -201,6 +203,135 @@ def test_staged_mode_compares_with_what_the_commit_records(
 
     (repo / INDEX).write_text("{not staged, so not read")
     assert main(["init-meta", "--hook", "--staged"]) == 0
+
+
+class Mappings:
+    """Counts the index's mappings to FHIR, each made by the real function."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self.count = 0
+        self.capsys = capsys
+        real = fhir.ndjson_files
+
+        def counted(*args: Any) -> dict[str, bytearray]:
+            self.count += 1
+            return real(*args)
+
+        monkeypatch.setattr(fhir, "ndjson_files", counted)
+
+    def made(self, argv: list[str]) -> tuple[int, str, int]:
+        """(exit status, JSON report, mappings made) of one init-meta run."""
+        before = self.count
+        code = main([*argv, "--json"])
+        return code, self.capsys.readouterr().out, self.count - before
+
+
+@pytest.fixture
+def mappings(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Mappings:
+    return Mappings(monkeypatch, capsys)
+
+
+def note_of(repo: Path) -> Path:
+    return repo / ".git" / stamp.NOTE_PATH
+
+
+def test_an_unchanged_index_is_not_mapped_again(repo: Path, mappings: Mappings) -> None:
+    write(repo, {"a.vcf": entry("a.vcf", patient="Patient/1"), "b.vcf": entry("b.vcf")})
+    code, written, count = mappings.made(["init-meta"])
+    assert (code, count, json.loads(written)["written"]) == (0, 1, True)
+    assert note_of(repo).is_file()
+    before = snapshot(repo)
+    code, recalled, count = mappings.made(["init-meta"])
+    assert (code, count) == (0, 0)
+    assert snapshot(repo) == before
+    note_of(repo).unlink()  # the same run without the note says exactly the same
+    assert mappings.made(["init-meta"]) == (0, recalled, 1)
+    assert mappings.made(["init-meta", "--check"])[::2] == (0, 0)
+
+    assert git(repo, "add", ".").returncode == 0
+    assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (0, 0)  # the every-commit case
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "index",
+        "config",
+        "fhir version",
+        "edited file",
+        "deleted file",
+        "code",
+        "corrupt note",
+    ],
+)
+def test_anything_meta_depends_on_maps_the_index_again(
+    repo: Path, mappings: Mappings, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    write(repo, {"a.vcf": entry("a.vcf", patient="Patient/1")})
+    assert mappings.made(["init-meta"])[::2] == (0, 1)
+    argv = ["init-meta"]
+    if change == "index":
+        write(repo, {"a.vcf": entry("a.vcf", patient="Patient/2")})
+    elif change == "config":
+        (repo / ".lfs-meta" / "config").write_text("[fhir]\nproject = other\n")
+    elif change == "fhir version":
+        argv.append("--fhir-version=R4B")
+    elif change == "edited file":
+        (repo / DOCS).write_text((repo / DOCS).read_text().replace("a.vcf", "x.vcf"))
+    elif change == "deleted file":
+        (repo / META / "Patient.ndjson").unlink()
+    elif change == "code":
+        monkeypatch.setattr(stamp, "_code_fingerprint", lambda: "another lfs-meta")
+    else:
+        note_of(repo).write_text('{"key": ')
+    assert mappings.made(argv)[::2] == (0, 1)
+    # What the note knew no longer holds: the files are what a run from nothing writes.
+    current = {path.name: path.read_bytes() for path in sorted((repo / META).iterdir())}
+    shutil.rmtree(repo / META)
+    note_of(repo).unlink()
+    assert mappings.made(argv)[::2] == (0, 1)
+    assert {path.name: path.read_bytes() for path in sorted((repo / META).iterdir())} == current
+
+
+def test_staged_files_that_are_not_current_are_found_though_disk_is(repo: Path, mappings: Mappings) -> None:
+    write(repo, {"a.vcf": entry("a.vcf")})
+    assert git(repo, "add", str(INDEX)).returncode == 0
+    assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (1, 1)
+    assert git(repo, "add", "META").returncode == 0
+    assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (0, 0)
+    (repo / DOCS).write_text("stale\n")
+    assert git(repo, "add", "META").returncode == 0
+    assert mappings.made(["init-meta"])[::2] == (0, 1)  # disk current again; the staged file is still stale
+    code, report, count = mappings.made(["init-meta", "--hook", "--staged"])
+    assert (code, count, json.loads(report)["unstaged"]) == (1, 1, ["META/DocumentReference.ndjson"])
+
+
+def test_without_a_note_everything_still_works(
+    repo: Path, tmp_path: Path, mappings: Mappings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    note_of(repo).parent.write_text("a file where the note's directory would be")
+    write(repo, {"a.vcf": entry("a.vcf")})
+    assert mappings.made(["init-meta"])[::2] == (0, 1)
+    assert mappings.made(["init-meta"])[::2] == (0, 1)
+    assert (repo / DOCS).is_file()
+
+    outside = tmp_path / "not-a-repository"
+    (outside / INDEX).parent.mkdir(parents=True)
+    (outside / INDEX).write_text(json.dumps({"a.vcf": entry("a.vcf")}))
+    monkeypatch.chdir(outside)
+    assert mappings.made(["init-meta"])[::2] == (0, 1)
+    assert mappings.made(["init-meta"])[::2] == (0, 1)
+    assert (outside / DOCS).is_file()
+
+
+def test_blob_ids_are_gits_and_pathspecs_are_literal(repo: Path) -> None:
+    for name in ("a*b.ndjson", "axb.ndjson", "plain.ndjson"):
+        (repo / name).write_text(f"{name}\n")
+    assert git(repo, "add", "a*b.ndjson", "axb.ndjson").returncode == 0
+    ids = staged.blob_ids(repo, ["a*b.ndjson", "plain.ndjson"])
+    hashed = git(repo, "hash-object", "a*b.ndjson").stdout.strip()
+    assert ids == {"a*b.ndjson": hashed}
+    assert stamp.blob_id((repo / "a*b.ndjson").read_bytes()) == hashed
 
 
 def test_init_meta_imports_no_cloud_sdk(repo: Path) -> None:
