@@ -2,7 +2,7 @@
 
 Requests are the cost. Entries are grouped by store, bucket and directory; a group of two or more
 is read with LIST (one request per 1,000 keys) while listing pays for itself, and everything else
-with one metadata request (HEAD) each. Listings and HEADs both run in a bounded thread pool.
+with one metadata request (HEAD) each. Listings and HEADs both run in a bounded set of threads.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from lfs_meta import drift, index
+from lfs_meta import drift, index, workers
 from lfs_meta.drift import Finding
 from lfs_meta.entry import Entry
 from lfs_meta.errors import NotFound, RemoteError, UserError, VersionGone
@@ -121,11 +120,10 @@ class Checker:
         groups, singles = plan(self.entries)
         findings: list[Finding] = []
         heads = list(singles)
-        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-            for listed, leftover in pool.map(self._list_group, groups):
-                findings.extend(listed)
-                heads.extend(leftover)
-            findings.extend(pool.map(self._head, heads))
+        for listed, leftover in workers.run_all(self._list_group, groups, self.jobs):
+            findings.extend(listed)
+            heads.extend(leftover)
+        findings.extend(workers.run_all(self._head, heads, self.jobs))
         return sorted(findings, key=lambda finding: finding.path)
 
     def _list_group(self, group: Group) -> tuple[list[Finding], list[str]]:

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import check, digests, drift, exclude, index, pulled
+from lfs_meta import check, digests, drift, exclude, index, pulled, workers
 from lfs_meta.entry import Entry
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.progress import Progress, human_bytes
@@ -287,38 +286,12 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
 
 
 def _pull_all(puller: Puller, entries: Mapping[str, Entry], jobs: int) -> list[Result]:
-    """`jobs` daemon threads: on Ctrl-C the pull stops at once instead of waiting for a stalled
-    download's read timeout (a thread pool would be joined at exit)."""
-    work: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for path in sorted(entries):
-        work.put(path)
-    results: list[Result] = []
-    errors: list[BaseException] = []
+    """On Ctrl-C the pull stops at once (downloads in flight see `puller.stopped` and give up)."""
 
-    def worker() -> None:
-        while not puller.stopped.is_set():
-            try:
-                path = work.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                results.append(puller.pull(path, entries[path]))
-            except BaseException as exc:
-                errors.append(exc)
-                puller.stopped.set()
+    def pull(path: str) -> Result:
+        return puller.pull(path, entries[path])
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(entries)))]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    except KeyboardInterrupt:
-        puller.stopped.set()
-        raise
-    if errors:
-        raise errors[0]
-    return results
+    return workers.run_all(pull, sorted(entries), jobs, puller.stopped)
 
 
 def report(results: Sequence[Result], requests: Mapping[str, Mapping[str, int]], as_json: bool) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -319,3 +321,58 @@ def test_stats_and_paths(
     assert out.err == "requests: s3 2\n"
     assert main(["check", "nope"]) == 2
     assert "not tracked: nope" in capsys.readouterr().err
+
+
+class _Stalling(BaseHTTPRequestHandler):
+    """Takes every request and answers none until `release` is set."""
+
+    arrived: threading.Event
+    release: threading.Event
+
+    def do_GET(self) -> None:
+        self.arrived.set()
+        self.release.wait(60)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_ctrl_c_stops_a_check_at_once_while_requests_hang(git_repo: Path, cli_env: dict[str, str]) -> None:
+    arrived, release = threading.Event(), threading.Event()
+    handler = type("H", (_Stalling,), {"arrived": arrived, "release": release})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (git_repo / INDEX).parent.mkdir()
+    entries = {
+        f"d{i}/{n}.vcf": {"remote_url": f"s3://stall/d{i}/{n}.vcf", "size": 1} for i in range(3) for n in "ab"
+    }
+    (git_repo / INDEX).write_text(json.dumps(entries))
+    env = {name: value for name, value in cli_env.items() if not name.startswith("AWS_")}
+    env |= {
+        "AWS_ACCESS_KEY_ID": "test-key-id",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}",
+    }
+    process = subprocess.Popen(
+        ["lfs-meta", "check"],
+        cwd=git_repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert arrived.wait(30), process.communicate(timeout=5)
+        process.send_signal(signal.SIGINT)
+        # The requests still hang (for 60 s, then 3 retries): only a check that stops at once gets here.
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+        release.set()
+        server.shutdown()
+    assert (process.returncode, out) == (130, "")
+    assert err == "lfs-meta: interrupted; nothing was changed\n"
