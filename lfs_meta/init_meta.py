@@ -120,7 +120,7 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     note_key = stamp.key(now.index_id, version, project, owned)
     outcome = _recalled(now, note_key, owned, request.check_only)
     if outcome is None:
-        entries = _entries(now.index_bytes(root), _index_name(request), output.parent)
+        entries = _entries(now.take_index(root), _index_name(request), output.parent)
         files = outputs(fhir.ndjson_files(entries, version, project), output)
         outcome = Outcome(
             files,
@@ -141,13 +141,13 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     return 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Now:
     """The index and META/ as they are now: on disk, or in git's staging area."""
 
     repository: stamp.Repository | None
     index_id: str  # the index's blob id
-    raw: bytes | None  # the index's bytes, when read from disk
+    raw: bytes | None  # the index's bytes, when read from disk, until taken
     staged_ids: dict[Path, str | None]  # the owned files' staged blob ids, when they must be current there
 
     @classmethod
@@ -170,8 +170,11 @@ class _Now:
     def blob_id(self, data: Content | None) -> str | None:
         return None if data is None else stamp.blob_id(data, _format(self.repository))
 
-    def index_bytes(self, root: Path) -> bytes:
-        return self.raw if self.raw is not None else staged.blob(root, index.INDEX_PATH.as_posix()) or b""
+    def take_index(self, root: Path) -> bytes:
+        """The index's bytes, no longer held here: at 1M entries they are 300 MB that the FHIR lines
+        do not need."""
+        raw, self.raw = self.raw, None
+        return raw if raw is not None else staged.blob(root, index.INDEX_PATH.as_posix()) or b""
 
 
 def _format(repository: stamp.Repository | None) -> str:
