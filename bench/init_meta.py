@@ -4,8 +4,11 @@
 
 Two shapes: "listed" is what `track-remote --recursive` records from an S3 LIST (ETag, size, time)
 plus a patient and a specimen; "full" adds a version id, two checksums and a content type.
-Each is run 3 times writing META/ from nothing and 3 times when META/ is already current, in turns,
-with a bare `json.load` of the same index as the floor. Then the "listed" run is split into its
+The index and META/ sit in a git repository, staged. Each shape is run 3 times in turns: writing
+META/ from nothing; with META/ current but no note of it (.git/lfs-meta/init-meta.json deleted, so
+the index is mapped and compared in full); with META/ current and noted (what every commit's hook
+meets while the index does not change), by hand and as the hook (--hook --staged); and a bare
+`json.load` of the same index as the floor. Then the "listed" run is split into its
 phases, timed inside one process (median of 3), to show where the time goes.
 Target: <= 2 s at 100,000 entries.
 """
@@ -84,16 +87,33 @@ def main() -> int:
             index = {f"data/{i:07d}.vcf.gz": entry(i, shape == "full") for i in range(args.count)}
             (repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(index, indent=2, sort_keys=True))
             del index
+            # A repository as users have it: the index and META/ committed (so staged as they are).
+            setup: list[list[str | Path]] = [
+                ["git", "init", "-q"],
+                [lfs_meta, "init-meta"],
+                ["git", "add", "-A"],
+            ]
+            for argv in setup:
+                subprocess.run(argv, cwd=repo, capture_output=True, check=True)
+            note = repo / ".git" / "lfs-meta" / "init-meta.json"
 
             def from_nothing(repo: Path = repo) -> measure.Sample:
                 shutil.rmtree(repo / "META", ignore_errors=True)
+                return measure.run([lfs_meta, "init-meta"], repo)
+
+            def without_note(repo: Path = repo, note: Path = note) -> measure.Sample:
+                note.unlink(missing_ok=True)
                 return measure.run([lfs_meta, "init-meta"], repo)
 
             index_path = repo / ".lfs-meta" / "metadata.json"
             medians = measure.alternate(
                 {
                     "from nothing": from_nothing,
-                    "already current": measure.command([lfs_meta, "init-meta"], repo),
+                    "current, not noted": without_note,
+                    "current": measure.command([lfs_meta, "init-meta"], repo),
+                    "current, hook --staged": measure.command(
+                        [lfs_meta, "init-meta", "--hook", "--staged"], repo
+                    ),
                     "json.load floor": measure.command([measure.PYTHON, "-c", LOAD, index_path], repo),
                 }
             )
