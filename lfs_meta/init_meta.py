@@ -106,22 +106,19 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         raise UserError(f"{_shown(output.parent)}: not a directory; move it away or choose another --output")
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
-    settings = read_settings(request.index_path.parent / CONFIG_NAME)
+    settings = _settings(request)
     after_checkout = CHECKOUT_VARIABLE in environ  # no commit is being made: nothing to stage
-    owned = [output, *(output.with_name(name) for name in STUB_FILES)]
+    owned = _owned(output)
     now = _Now.read(request, root, owned, compare_staged=request.staged and not after_checkout)
     if now is None:
         print(
             json.dumps({"files": {}}) if as_json else f"no index at {_index_name(request)}; nothing to write"
         )
         return 0
-    version = request.version or settings.version
-    project = settings.project if request.project is None else request.project
-    note_key = stamp.key(now.index_id, version, project, owned)
+    note_key = stamp.key(now.index_id, settings.version, settings.project, owned)
     outcome = _recalled(now, note_key, owned, request.check_only)
     if outcome is None:
-        entries = _entries(now.take_index(root), _index_name(request), output.parent)
-        files = outputs(fhir.ndjson_files(entries, version, project), output)
+        files = _mapped(now, request, settings, output)
         outcome = Outcome(
             files,
             rewrite=[path for path, data in files.items() if not _holds(path, data)],
@@ -204,18 +201,27 @@ def _recalled(now: _Now, note_key: str, owned: list[Path], check_only: bool) -> 
 
 def generate(request: Request, output: Path) -> dict[Path, Content | None] | None:
     """The bytes each file under `output`'s directory should hold; None when there is no index."""
-    root = request.index_path.parent.parent
-    if request.staged:
-        raw = staged.blob(root, index.INDEX_PATH.as_posix())
-    else:
-        raw = _read_index(request.index_path, output.parent)
-    if raw is None:
-        return None
-    settings = read_settings(request.index_path.parent / CONFIG_NAME)
-    entries = _entries(raw, _index_name(request), output.parent)
-    version = request.version or settings.version
-    project = settings.project if request.project is None else request.project
-    return outputs(fhir.ndjson_files(entries, version, project), output)
+    settings = _settings(request)
+    now = _Now.read(request, request.index_path.parent.parent, _owned(output), compare_staged=False)
+    return None if now is None else _mapped(now, request, settings, output)
+
+
+def _settings(request: Request) -> Settings:
+    """.lfs-meta/config, overridden by the command line."""
+    configured = read_settings(request.index_path.parent / CONFIG_NAME)
+    return Settings(
+        configured.project if request.project is None else request.project,
+        request.version or configured.version,
+    )
+
+
+def _owned(output: Path) -> list[Path]:
+    return [output, *(output.with_name(name) for name in STUB_FILES)]
+
+
+def _mapped(now: _Now, request: Request, settings: Settings, output: Path) -> dict[Path, Content | None]:
+    entries = _entries(now.take_index(request.index_path.parent.parent), _index_name(request), output.parent)
+    return outputs(fhir.ndjson_files(entries, settings.version, settings.project), output)
 
 
 def _index_name(request: Request) -> str:
