@@ -166,8 +166,13 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | bytearray) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never a mix."""
+def write_atomic(path: Path, data: bytes | bytearray, durable: bool = True) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, never a mix.
+
+    `durable` also waits until the bytes are on disk, so a crash cannot leave the new name with
+    missing content; files that are regenerated from the index anyway skip that wait (as git does
+    for the files it checks out).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         mode = path.stat().st_mode & 0o777
@@ -180,8 +185,9 @@ def write_atomic(path: Path, data: bytes | bytearray) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -191,7 +197,8 @@ def write_atomic(path: Path, data: bytes | bytearray) -> None:
         if isinstance(exc, OSError):
             raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
         raise
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -290,7 +290,9 @@ def _write(path: Path, data: Content | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{path.parent}: cannot create: {exc.strerror}") from None
-    index.write_atomic(path, data)
+    index.write_atomic(
+        path, data, durable=False
+    )  # regenerated whenever its bytes are not what they should be
 
 
 def _report(outcome: Outcome, as_json: bool) -> None:

@@ -75,7 +75,7 @@ class Repository:
         text = json.dumps({"key": key, "files": dict(files)}, indent=2, sort_keys=True) + "\n"
         try:
             self.note.parent.mkdir(parents=True, exist_ok=True)
-            index.write_atomic(self.note, text.encode())
+            index.write_atomic(self.note, text.encode(), durable=False)  # lost in a crash: one full run
         except (OSError, UserError):
             pass  # a note that cannot be kept costs the next run its speed, nothing else
 
