@@ -324,6 +324,21 @@ def test_without_a_note_everything_still_works(
     assert (outside / DOCS).is_file()
 
 
+def test_the_note_works_in_a_sha256_repository(
+    tmp_path: Path, mappings: Mappings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "sha256"
+    assert git(tmp_path, "init", "-q", "--object-format=sha256", str(repo)).returncode == 0
+    monkeypatch.chdir(repo)
+    write(repo, {"a.vcf": entry("a.vcf")})
+    assert git(repo, "add", str(INDEX)).returncode == 0
+    assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (1, 1)
+    assert git(repo, "add", "META").returncode == 0
+    staged_id = git(repo, "ls-files", "--stage", str(DOCS)).stdout.split()[1]
+    assert len(staged_id) == 64 and stamp.blob_id((repo / DOCS).read_bytes(), "sha256") == staged_id
+    assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (0, 0)
+
+
 def test_blob_ids_are_gits_and_pathspecs_are_literal(repo: Path) -> None:
     for name in ("a*b.ndjson", "axb.ndjson", "plain.ndjson"):
         (repo / name).write_text(f"{name}\n")
