@@ -47,7 +47,7 @@ def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
     buckets: dict[str, list[str]] = defaultdict(list)
     singles = []
     for path, entry in entries.items():
-        root = _bucket_root(entry.remote_url)
+        root = bucket_root(entry.remote_url)
         if root is None:
             singles.append(path)
         else:
@@ -97,7 +97,7 @@ def _group(prefix_url: str, by_url: Mapping[str, str]) -> Group:
     return Group(prefix_url, {unquote(url[len(prefix_url) :]): path for url, path in by_url.items()})
 
 
-def _bucket_root(url: str) -> str | None:
+def bucket_root(url: str) -> str | None:
     """scheme://bucket/ (Azure https: .../container/) for stores that can list; None otherwise."""
     parts = urlsplit(url)
     if parts.scheme in LISTABLE:

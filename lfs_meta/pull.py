@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +134,10 @@ class Puller:
         except _WriteFailed as exc:
             _unlink(part)
             return Result(path, FAILED, message=f"{path}: {exc}; nothing was written at {path}")
+        except UserError:  # e.g. credentials the store rejects: it stops the whole pull
+            if not offset:
+                _unlink(part)
+            raise
         if verdict.problems:
             _unlink(part)
             return self._mismatch(path, entry, verdict)
@@ -255,6 +259,7 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
         fix = f"'git rm --cached {path}' to let lfs-meta manage it, or 'lfs-meta untrack {path}'"
         results.append(Result(path, FAILED, message=f"{path}: is committed to git itself; {fix}"))
     wanted = {path: entry for path, entry in entries.items() if path not in in_git}
+    _credentials_first(providers, wanted.values())
     with workspace.locked() as journal:
         records = workspace.records()
         workspace.exclude_only(records.keys() | wanted.keys())
@@ -283,6 +288,14 @@ def run(request: Request, providers: Providers, as_json: bool) -> int:
     results.sort(key=lambda result: result.path)
     report(results, providers.operation_counts(), as_json)
     return 1 if any(result.status == FAILED for result in results) else 0
+
+
+def _credentials_first(providers: Providers, entries: Iterable[Entry]) -> None:
+    """Missing credentials stop the pull before it writes anything (a directory, a part file)."""
+    buckets = {check.bucket_root(entry.remote_url): entry.remote_url for entry in entries}
+    for bucket, url in buckets.items():
+        if bucket is not None:
+            providers.for_url(url).credential_source(url)
 
 
 def _pull_all(puller: Puller, entries: Mapping[str, Entry], jobs: int) -> list[Result]:

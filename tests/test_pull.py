@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +290,63 @@ def test_s3_checksums_are_verified_as_s3_computes_them(
     code, result = run(capsys, "pull", "--all")
     assert code == 0, result
     assert by_path(result)["data/a.bam"]["verified"] == ["size", *sorted({"md5", name})]
+
+
+def test_missing_credentials_stop_the_pull_before_it_writes_anything(
+    git_repo: Path,
+    s3_emulator: emulators.S3Emulator,
+    s3_client: Any,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_env(monkeypatch, s3_emulator.env)
+    monkeypatch.chdir(git_repo)
+    s3_client.put_object(Bucket=s3_bucket, Key="deep/dir/a.vcf", Body=b"abc")
+    assert main(["track-remote", f"s3://{s3_bucket}/deep/dir/a.vcf", "--path", "deep/dir/a.vcf"]) == 0
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    capsys.readouterr()
+    assert main(["pull", "--all"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"lfs-meta: error: s3://{s3_bucket}/deep/dir/a.vcf: no AWS credentials found; "
+    )
+    assert not (git_repo / "deep").exists()
+
+
+class _RejectsCredentials(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<Error><Code>InvalidAccessKeyId</Code><Message>The key does not exist.</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_rejected_credentials_stop_the_pull_and_leave_no_part_file(
+    git_repo: Path,
+    s3_emulator: emulators.S3Emulator,
+    s3_client: Any,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_env(monkeypatch, s3_emulator.env)
+    monkeypatch.chdir(git_repo)
+    s3_client.put_object(Bucket=s3_bucket, Key="a.vcf", Body=b"abc")
+    assert main(["track-remote", f"s3://{s3_bucket}/a.vcf", "--path", "data/a.vcf"]) == 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectsCredentials)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    capsys.readouterr()
+    try:
+        code = main(["pull", "--all", "--endpoint-url", f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+    assert code == 2
+    assert capsys.readouterr().err.startswith(
+        f"lfs-meta: error: s3://{s3_bucket}/a.vcf: AWS rejected the credentials (InvalidAccessKeyId); "
+    )
+    assert part_files(git_repo) == []

@@ -55,7 +55,7 @@ class S3:
         self.requests = RequestCounter()
         self._clients: dict[str | None, Any] = {}
         self._versioning: dict[str, bool] = {}
-        self._sources: dict[str | None, str] = {}
+        self._sources: dict[str | None, str | None] = {}
         self._lock = threading.Lock()
         self._versioning_lock = threading.Lock()
 
@@ -176,9 +176,12 @@ class S3:
         )
 
     def credential_source(self, url: str) -> str:
-        profile = split(url)[0]
+        profile, bucket, key = split(url)
         self._client(profile)
-        return self._sources[profile]
+        source = self._sources[profile]
+        if source is None:  # what the first request would run into
+            raise UserError(f"s3://{bucket}/{key}: no AWS credentials found; {CREDENTIAL_HELP}")
+        return source
 
     def _client(self, profile: str | None) -> Any:
         with self._lock:
@@ -269,10 +272,10 @@ _METHODS = {
 }
 
 
-def _describe_source(session: Any, profile: str | None) -> str:
+def _describe_source(session: Any, profile: str | None) -> str | None:
     found = session.get_credentials()
     if found is None:
-        return "none found"
+        return None
     method = _METHODS.get(found.method, found.method)
     return f"{method}, profile {profile}" if profile else method
 
