@@ -292,25 +292,32 @@ def test_s3_checksums_are_verified_as_s3_computes_them(
     assert by_path(result)["data/a.bam"]["verified"] == ["size", *sorted({"md5", name})]
 
 
-def test_missing_credentials_stop_the_pull_before_it_writes_anything(
+@pytest.fixture
+def one_s3_object(
     git_repo: Path,
     s3_emulator: emulators.S3Emulator,
     s3_client: Any,
     s3_bucket: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:
+) -> str:
+    """The URL of one object tracked as deep/dir/a.vcf in `git_repo`, the working directory."""
     use_env(monkeypatch, s3_emulator.env)
     monkeypatch.chdir(git_repo)
     s3_client.put_object(Bucket=s3_bucket, Key="deep/dir/a.vcf", Body=b"abc")
-    assert main(["track-remote", f"s3://{s3_bucket}/deep/dir/a.vcf", "--path", "deep/dir/a.vcf"]) == 0
+    url = f"s3://{s3_bucket}/deep/dir/a.vcf"
+    assert main(["track-remote", url, "--path", "deep/dir/a.vcf"]) == 0
+    capsys.readouterr()
+    return url
+
+
+def test_missing_credentials_stop_the_pull_before_it_writes_anything(
+    git_repo: Path, one_s3_object: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    capsys.readouterr()
     assert main(["pull", "--all"]) == 2
-    assert capsys.readouterr().err.startswith(
-        f"lfs-meta: error: s3://{s3_bucket}/deep/dir/a.vcf: no AWS credentials found; "
-    )
+    assert capsys.readouterr().err.startswith(f"lfs-meta: error: {one_s3_object}: no AWS credentials found; ")
     assert not (git_repo / "deep").exists()
 
 
@@ -327,26 +334,16 @@ class _RejectsCredentials(BaseHTTPRequestHandler):
 
 
 def test_rejected_credentials_stop_the_pull_and_leave_no_part_file(
-    git_repo: Path,
-    s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    git_repo: Path, one_s3_object: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
-    s3_client.put_object(Bucket=s3_bucket, Key="a.vcf", Body=b"abc")
-    assert main(["track-remote", f"s3://{s3_bucket}/a.vcf", "--path", "data/a.vcf"]) == 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectsCredentials)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    capsys.readouterr()
     try:
         code = main(["pull", "--all", "--endpoint-url", f"http://127.0.0.1:{server.server_port}"])
     finally:
         server.shutdown()
     assert code == 2
     assert capsys.readouterr().err.startswith(
-        f"lfs-meta: error: s3://{s3_bucket}/a.vcf: AWS rejected the credentials (InvalidAccessKeyId); "
+        f"lfs-meta: error: {one_s3_object}: AWS rejected the credentials (InvalidAccessKeyId); "
     )
     assert part_files(git_repo) == []
