@@ -150,6 +150,16 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
             yield path, Problem(message, fix, pointer=json_pointer([path]))
         if not problems:
             well_formed.append(path)
+    for path, twin in paths.normalization_twins(well_formed):
+        yield (
+            path,
+            Problem(
+                f"{_escaped(path)} and {_escaped(twin)} differ only in Unicode normalization "
+                "(one NFC, one NFD), so macOS keeps them as one file",
+                "untrack one of the two",
+                pointer=json_pointer([path]),
+            ),
+        )
     for path, ancestor in paths.nesting_conflicts(well_formed):
         yield (
             path,
@@ -159,6 +169,10 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
                 pointer=json_pointer([path]),
             ),
         )
+
+
+def _escaped(path: str) -> str:
+    return "'" + path.encode("ascii", "backslashreplace").decode() + "'"
 
 
 def _specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:

@@ -6,8 +6,7 @@ import hashlib
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from lfs_meta.entry import Entry
 
@@ -104,10 +103,9 @@ def verify(entry: Entry, digests: Digests) -> Verdict:
     return Verdict(tuple(problems), verified, got[LOCAL])
 
 
-def of_file(path: Path, algorithms: Mapping[str, str] | set[str]) -> Digests:
-    """The digests of a local file's content, read in chunks."""
+def of_stream(stream: BinaryIO, algorithms: Mapping[str, str] | set[str]) -> Digests:
+    """The digests of an open file's content from where it stands, read in chunks."""
     digests = Digests(algorithms)
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digests.update(chunk)
+    while chunk := stream.read(CHUNK):
+        digests.update(chunk)
     return digests

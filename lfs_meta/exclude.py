@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from lfs_meta import index
+from lfs_meta import fs
 from lfs_meta.errors import UserError
 
 BEGIN = "# >>> lfs-meta: files pulled from their stores (kept by 'lfs-meta pull'; do not edit)"
@@ -43,8 +43,9 @@ def with_block(text: str, paths: Iterable[str]) -> str:
 
 
 def write(exclude: Path, paths: Iterable[str]) -> None:
+    within = exclude.parent.parent  # git's directory: info/ below it must not be a link
     try:
-        current = exclude.read_text(encoding="utf-8")
+        current = fs.read_bytes(exclude, within).decode("utf-8")
     except FileNotFoundError:
         current = ""
     except OSError as exc:
@@ -53,5 +54,4 @@ def write(exclude: Path, paths: Iterable[str]) -> None:
         raise UserError(f"{exclude}: is not UTF-8 text; fix or remove it") from None
     updated = with_block(current, paths)
     if updated != current:
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        index.write_atomic(exclude, updated.encode())
+        fs.write_atomic(exclude, updated.encode(), within)

@@ -7,12 +7,11 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lfs_meta import checks, gcpause, reader
+from lfs_meta import attributes, checks, fs, gcpause, reader
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.problem import Problem, json_pointer
@@ -103,6 +102,12 @@ def _parse_checked(raw: bytes) -> tuple[Any, list[Problem]]:
 
 
 def _parse_and_check(raw: bytes) -> tuple[Any, list[Problem]]:
+    if attributes.is_lfs_pointer(raw):
+        message = (
+            'is a git-lfs pointer, not the index: a .gitattributes rule (such as git lfs track "*.json") '
+            "sends the index through git-lfs"
+        )
+        return None, [Problem(message, attributes.FIX)]
     parsed = reader.parse(raw)
     if parsed.data is None:
         return None, parsed.problems
@@ -144,72 +149,42 @@ def update(path: Path, change: Callable[[dict[str, Entry]], T]) -> T:
         with contextlib.suppress(FileNotFoundError):
             if path.read_text(encoding="utf-8") == text:
                 return result
-        write_atomic(path, text.encode("utf-8"))
+        fs.write_atomic(path, text.encode("utf-8"), path.parent.parent)
         return result
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the index; waits for other lfs-meta processes."""
+    within = path.parent.parent
+    lock_path = path.with_name(path.name + ".lock")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _ensure_gitignore(path.parent)
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        lock = fs.open_file(lock_path, within, os.O_RDWR | os.O_CREAT, create_parents=True)
     except OSError as exc:
-        needed = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
-        fix = f"lfs-meta writes its lock and temporary files there: {needed}"
-        raise UserError(f"{path.parent}: cannot lock the index: {exc.strerror}; {fix}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        raise _cannot_lock(path, exc) from None
+    with lock:
+        try:
+            _ensure_companions(path.parent, within)
+        except OSError as exc:
+            raise _cannot_lock(path, exc) from None
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         yield
-    finally:
-        os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | bytearray, durable: bool = True) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never a mix.
+def _cannot_lock(path: Path, exc: OSError) -> UserError:
+    needed = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+    fix = f"lfs-meta writes its lock and temporary files there: {needed}"
+    return UserError(f"{path.parent}: cannot lock the index: {exc.strerror}; {fix}")
 
-    `durable` also waits until the bytes are on disk, so a crash cannot leave the new name with
-    missing content; files that are regenerated from the index anyway skip that wait (as git does
-    for the files it checks out).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+def _ensure_companions(directory: Path, within: Path) -> None:
+    """.lfs-meta/.gitignore (the lock and temporary files) and .lfs-meta/.gitattributes (no filters)."""
+    if directory.name != INDEX_PATH.parent.name:
+        return
+    attributes.ensure(directory, within, attributes.INDEX_RULES)
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = None  # a new file gets 0o666 less the umask, like any other
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            if durable:
-                out.flush()
-                os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
-        raise
-    if durable:
-        _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ensure_gitignore(directory: Path) -> None:
-    gitignore = directory / ".gitignore"
-    if directory.name == INDEX_PATH.parent.name and not gitignore.exists():
-        gitignore.write_text("".join(line + "\n" for line in GITIGNORE_LINES), encoding="utf-8")
+        created = fs.open_file(directory / ".gitignore", within, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    with created:
+        created.write("".join(line + "\n" for line in GITIGNORE_LINES).encode())

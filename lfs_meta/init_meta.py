@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import fhir, index, staged, stamp
+from lfs_meta import attributes, fhir, fs, index, staged, stamp
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.problem import Problem
@@ -102,8 +103,8 @@ def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Co
 def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
     root = request.index_path.parent.parent
     output = request.output or root / DEFAULT_OUTPUT
-    if output.parent.exists() and not output.parent.is_dir():
-        raise UserError(f"{_shown(output.parent)}: not a directory; move it away or choose another --output")
+    within = trusted_directory(output, root)
+    _check_output_directory(output, within)
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
     settings = _settings(request)
@@ -116,12 +117,12 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         )
         return 0
     note_key = stamp.key(now.index_id, settings.version, settings.project, owned)
-    outcome = _recalled(now, note_key, owned, request.check_only)
+    outcome = _recalled(now, note_key, owned, within, request.check_only)
     if outcome is None:
         files = _mapped(now, request, settings, output)
         outcome = Outcome(
             files,
-            rewrite=[path for path, data in files.items() if not _holds(path, data)],
+            rewrite=[path for path, data in files.items() if not _holds(path, data, within)],
             unstaged=[
                 path for path, staged_id in now.staged_ids.items() if staged_id != now.blob_id(files[path])
             ],
@@ -129,9 +130,11 @@ def run(request: Request, environ: Mapping[str, str], as_json: bool) -> int:
         )
         if not request.check_only:
             for path in outcome.rewrite:
-                _write(path, files[path])
+                _write(path, files[path], within)
             if now.repository:
                 now.repository.remember(note_key, {path.name: now.blob_id(files[path]) for path in owned})
+    if not request.check_only:
+        _keep_out_of_filters(request.index_path, root, output, within)
     _report(outcome, as_json)
     if request.check_only or (request.hook and not after_checkout):
         return 1 if outcome.changed else 0
@@ -178,7 +181,34 @@ def _format(repository: stamp.Repository | None) -> str:
     return repository.object_format if repository else "sha1"
 
 
-def _recalled(now: _Now, note_key: str, owned: list[Path], check_only: bool) -> Outcome | None:
+def _keep_out_of_filters(index_path: Path, root: Path, output: Path, within: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if index_path.parent.name == index.INDEX_PATH.parent.name and fs.inside(index_path, root):
+            attributes.ensure(index_path.parent, root, attributes.INDEX_RULES)
+        attributes.ensure(output.parent, within, attributes.META_RULES)
+
+
+def trusted_directory(output: Path, root: Path) -> Path:
+    """Where the walk to META/ starts: the work tree's root, below which no link is followed, or the
+    directory of an --output outside the work tree, which the user named."""
+    return root if fs.inside(output, root) else output.parent
+
+
+def _check_output_directory(output: Path, within: Path) -> None:
+    """Refuse, before anything is read or written, a META/ that is a link or not a directory."""
+    try:
+        with fs.directory(output.parent, within):
+            pass
+    except FileNotFoundError:
+        pass  # made when the files are written
+    except NotADirectoryError:
+        fix = "move it away or choose another --output"
+        raise UserError(f"{_shown(output.parent)}: not a directory; {fix}") from None
+    except OSError as exc:
+        raise UserError(f"{_shown(output.parent)}: cannot open: {exc.strerror}") from None
+
+
+def _recalled(now: _Now, note_key: str, owned: list[Path], within: Path, check_only: bool) -> Outcome | None:
     """Nothing to do, when the note says the files on disk (and staged) are what `note_key`
     generates; None whenever that is not certain."""
     known = now.repository.recall(note_key) if now.repository else None
@@ -187,10 +217,10 @@ def _recalled(now: _Now, note_key: str, owned: list[Path], check_only: bool) -> 
     files: dict[Path, Content | None] = {}
     for path in owned:
         try:
-            files[path] = path.read_bytes()
+            files[path] = fs.read_bytes(path, within)
         except FileNotFoundError:
             files[path] = None
-        except OSError:
+        except (OSError, UserError):
             return None  # the full run reports it
         if now.blob_id(files[path]) != known.get(path.name):
             return None
@@ -230,8 +260,9 @@ def _index_name(request: Request) -> str:
 
 def out_of_date(index_path: Path) -> list[Path]:
     """The files `lfs-meta init-meta` would rewrite now."""
-    files = generate(Request(index_path), index_path.parent.parent / DEFAULT_OUTPUT) or {}
-    return [path for path, data in files.items() if not _holds(path, data)]
+    root = index_path.parent.parent
+    files = generate(Request(index_path), root / DEFAULT_OUTPUT) or {}
+    return [path for path, data in files.items() if not _holds(path, data, root)]
 
 
 def _read_index(path: Path, meta: Path) -> bytes | None:
@@ -264,11 +295,11 @@ def _relative(root: Path, paths: list[Path]) -> dict[Path, str]:
     return relative
 
 
-def _holds(path: Path, data: Content | None) -> bool:
+def _holds(path: Path, data: Content | None, within: Path) -> bool:
     """Whether the file holds exactly `data` (None: does not exist), read in chunks, not whole:
     META/ files of a large index are hundreds of megabytes."""
     try:
-        with path.open("rb") as stream:
+        with fs.open_file(path, within, os.O_RDONLY) as stream:
             if data is None or os.fstat(stream.fileno()).st_size != len(data):
                 return False
             view = memoryview(data)
@@ -282,17 +313,12 @@ def _holds(path: Path, data: Content | None) -> bool:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _write(path: Path, data: Content | None) -> None:
+def _write(path: Path, data: Content | None, within: Path) -> None:
     if data is None:
-        path.unlink()
+        fs.unlink(path, within)
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{path.parent}: cannot create: {exc.strerror}") from None
-    index.write_atomic(
-        path, data, durable=False
-    )  # regenerated whenever its bytes are not what they should be
+    # Not fsynced: a META/ file is regenerated whenever its bytes are not what they should be.
+    fs.write_atomic(path, data, within, durable=False)
 
 
 def _report(outcome: Outcome, as_json: bool) -> None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lfs_meta import index, staged
+from lfs_meta import attributes, fs, index, staged
 from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
 
@@ -50,7 +50,7 @@ def run_driver(base: Path, ours: Path, theirs: Path, shown: str) -> int:
             f"{problems[0].format(shown)}; merged, the two sides make an invalid index, so ours was kept; "
             "fix it by hand, then git add it"
         )
-    index.write_atomic(ours, text.encode())
+    fs.write_atomic(ours, text.encode(), ours.parent)  # the file git made for the result
     if conflicts:
         print(
             f"lfs-meta: {shown}: {', '.join(conflicts)} changed differently on both sides "
@@ -97,11 +97,15 @@ def install_driver(root: Path) -> list[str]:
         if done.returncode != 0:
             raise UserError(f"{root.resolve()}: not inside a git repository; run this from your repository")
     installed = [f"git config: merge.{DRIVER_NAME}.driver = {DRIVER_COMMAND}"]
-    attributes = root / ".gitattributes"
-    text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
+    path = root / attributes.FILE_NAME
+    try:
+        text = fs.read_bytes(path, root).decode("utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}; fix or remove it") from None
     if ATTRIBUTE_LINE not in text.splitlines():
-        attributes.write_text(
-            text + ("" if not text or text.endswith("\n") else "\n") + ATTRIBUTE_LINE + "\n"
-        )
+        text += ("" if not text or text.endswith("\n") else "\n") + ATTRIBUTE_LINE + "\n"
+        fs.write_atomic(path, text.encode(), root)
         installed.append(f".gitattributes: added '{ATTRIBUTE_LINE}' (commit it)")
     return installed

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 MAX_PATH_LENGTH = 4096
 RESERVED_DIRS = (".git", ".lfs-meta")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# The code points HFS+ ignores in names (git's next_hfs_char), so '.g\u200dit' is '.git' on macOS.
+_HFS_IGNORED = "\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff"
+_HFS_IGNORED_RE = re.compile(f"[{_HFS_IGNORED}]")
+# What NTFS takes for '.git' (git's is_ntfs_dotgit): trailing dots and spaces dropped, the 8.3 short
+# name 'git~1', and ':' starting an alternate data stream ('.git::$INDEX_ALLOCATION').
+_NTFS_DOTGIT = re.compile(r"(?:\.git|git~1)[. ]*(?::.*)?", re.IGNORECASE | re.DOTALL)
+_NTFS_TRAILING = re.compile(r"[. ]+(?::.*)?$|:.*$", re.DOTALL)
 # A segment ends at '/', at the end, or (in `all_plain`'s one string of many paths) at a newline,
-# which no plain path contains.
-_PLAIN_SEGMENT = r"(?!(?:\.|\.\.|\.git)(?:/|\n|\Z))[^\x00-\x1f\x7f\\/]+"
-_PLAIN = rf"(?!\.lfs-meta(?:/|\n|\Z))(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
+# which no plain path contains. The one regex refuses what NTFS takes for '.git' (and '.lfs-meta' first)
+# exactly as `all_path_problems` does; a segment holding a character HFS+ ignores always takes the
+# full check.
+_END = r"(?:/|\n|\Z)"
+_NTFS_TAIL = r"[. ]*(?::[^/\n]*)?"
+_PLAIN_SEGMENT = rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f\\/{_HFS_IGNORED}]+"
+_PLAIN = rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
 _PLAIN_PATH = re.compile(_PLAIN, re.IGNORECASE)
 _PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
 
@@ -58,7 +71,46 @@ def all_path_problems(path: str) -> list[tuple[str, str]]:
     lowered = [segment.lower() for segment in segments]
     if lowered[0] in RESERVED_DIRS or ".git" in lowered:
         problems.append(("path points inside .git/ or .lfs-meta/", "track files outside those directories"))
+        return problems
+    return problems + _look_alike_problems(segments)
+
+
+def _look_alike_problems(segments: list[str]) -> list[tuple[str, str]]:
+    """Segments that macOS (HFS+) or Windows (NTFS) take for .git or .lfs-meta, as git's verify_path
+    refuses them under core.protectHFS and core.protectNTFS."""
+    fix = "rename it; git itself refuses to check out such a path on macOS and Windows"
+    problems = []
+    for depth, segment in enumerate(segments):
+        reserved = RESERVED_DIRS if depth == 0 else (".git",)
+        lowered = segment.lower()
+        hfs = _HFS_IGNORED_RE.sub("", lowered)
+        ntfs = _NTFS_TRAILING.sub("", lowered)
+        if hfs != lowered and hfs in reserved:
+            shown = segment.encode("ascii", "backslashreplace").decode()
+            message = f"path segment '{shown}' is {hfs} on macOS, which ignores its invisible characters"
+            problems.append((message, fix))
+        elif ntfs != lowered and ntfs in reserved:
+            why = "':' starts a stream name" if ":" in segment else "it drops trailing dots and spaces"
+            problems.append((f"path segment {segment!r} is {ntfs} on Windows ({why})", fix))
+        elif ntfs == "git~1":
+            problems.append((f"path segment {segment!r} is .git on Windows (its 8.3 short name)", fix))
     return problems
+
+
+def is_git_dir_name(segment: str) -> bool:
+    """Whether some file system takes `segment` for '.git' (exactly, on HFS+ or on NTFS)."""
+    return bool(_NTFS_DOTGIT.fullmatch(_HFS_IGNORED_RE.sub("", segment)))
+
+
+def normalization_twins(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path, twin) pairs of different paths that are one file where names are Unicode-normalized
+    (macOS): 'café' written precomposed (NFC) and decomposed (NFD)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        if not path.isascii():
+            groups[unicodedata.normalize("NFC", path)].append(path)
+    twins = [sorted(group) for group in groups.values() if len(group) > 1]
+    return [(path, group[0]) for group in twins for path in group[1:]]
 
 
 def nesting_conflicts(paths: Iterable[str]) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import check, digests, drift, exclude, index, pulled, workers
+from lfs_meta import check, digests, drift, exclude, fs, index, pulled, urls, workers
 from lfs_meta.entry import Entry
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.progress import Progress, human_bytes
@@ -31,6 +32,10 @@ FAILED = "failed"
 
 class _WriteFailed(UserError):
     """The local disk refused a part file's bytes (full, read-only, quota)."""
+
+
+class _TooLarge(UserError):
+    """The store sent more bytes than the entry records: the download is stopped there."""
 
 
 class _Cancelled(UserError):
@@ -107,23 +112,30 @@ class Puller:
         return self._download(path, entry)
 
     def _download(self, path: str, entry: Entry) -> Result:
+        try:
+            return self._download_inside(path, entry)
+        except fs.UnsafePath as exc:
+            return Result(path, FAILED, message=f"{path}: not pulled: {exc}")
+
+    def _download_inside(self, path: str, entry: Entry) -> Result:
         target = self.root / path
         part = part_path(target, entry)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _remove_other_parts(target, part)
-            offset = _resumable_bytes(part, entry.size)
+            with fs.directory(target.parent, self.root, create=True):
+                pass
+            self._remove_other_parts(target, part)
+            offset = self._resumable_bytes(part, entry.size)
         except OSError as exc:
             return Result(path, FAILED, message=f"{path}: cannot write in {target.parent}: {exc.strerror}")
         provider = self.providers.for_url(entry.remote_url)
         try:
             verdict = self._fetch(provider, entry, part, offset)
             if verdict.problems and offset:  # the kept part was not what it seemed: start again
-                _unlink(part)
+                self._unlink(part)
                 offset = 0
                 verdict = self._fetch(provider, entry, part, offset)
         except (Changed, VersionGone, NotFound):
-            _unlink(part)
+            self._unlink(part)
             return self._refused(path, entry)
         except Unreachable as exc:
             return Result(path, FAILED, message=f"{path}: {exc}; 'lfs-meta pull' again resumes it")
@@ -131,22 +143,25 @@ class Puller:
             return Result(path, FAILED, message=f"{path}: {exc}")
         except _Cancelled:
             return Result(path, FAILED, message=f"{path}: interrupted; 'lfs-meta pull' again resumes it")
-        except _WriteFailed as exc:
-            _unlink(part)
+        except (_WriteFailed, _TooLarge) as exc:
+            self._unlink(part)
             return Result(path, FAILED, message=f"{path}: {exc}; nothing was written at {path}")
+        except fs.UnsafePath:
+            raise
         except UserError:  # e.g. credentials the store rejects: it stops the whole pull
             if not offset:
-                _unlink(part)
+                self._unlink(part)
             raise
         if verdict.problems:
-            _unlink(part)
+            self._unlink(part)
             return self._mismatch(path, entry, verdict)
         try:
-            os.replace(part, target)
-            record = pulled.Record.of(path, entry, verdict.sha256, target.stat())
-        except OSError as exc:
-            _unlink(part)
-            return Result(path, FAILED, message=f"{path}: cannot put the file in place: {exc.strerror}")
+            fs.replace(part, target, self.root)
+            record = pulled.Record.of(path, entry, verdict.sha256, fs.lstat(target, self.root))
+        except (OSError, fs.UnsafePath) as exc:
+            self._unlink(part)
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            return Result(path, FAILED, message=f"{path}: cannot put the file in place: {reason}")
         self._record(record, journal=True)
         return Result(path, PULLED, entry.size, verdict.verified, resumed=offset)
 
@@ -154,15 +169,25 @@ class Puller:
         sums = digests.Digests(digests.expected(entry))
         served = None
         shown = part.relative_to(self.root)
+        received = offset
         try:
-            with part.open("ab") as out:
-                if offset:
-                    _feed(part, sums)
-                    self.progress.advance(offset)
+            if offset:
+                with fs.open_file(part, self.root, os.O_RDONLY) as kept:
+                    sums = digests.of_stream(kept, digests.expected(entry))
+                self.progress.advance(offset)
+            with fs.open_file(part, self.root, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as out:
 
                 def write(chunk: bytes) -> None:
+                    nonlocal received
                     if self.stopped.is_set():
                         raise _Cancelled("interrupted")
+                    received += len(chunk)
+                    if received > entry.size:  # nothing past the recorded size is ever kept
+                        raise _TooLarge(
+                            f"{urls.redact(entry.remote_url)} is larger than recorded: the store sent more "
+                            f"than the {entry.size} bytes the index records; if the object changed, "
+                            "'lfs-meta check' shows how"
+                        )
                     try:
                         out.write(chunk)
                     except OSError as exc:
@@ -181,6 +206,27 @@ class Puller:
             problem = f"version {served} was served where {entry.version_id} is pinned"
             return digests.Verdict((*verdict.problems, problem), (), verdict.sha256)
         return verdict
+
+    def _resumable_bytes(self, part: Path, size: int) -> int:
+        try:
+            kept = fs.lstat(part, self.root)
+        except FileNotFoundError:
+            return 0
+        if not stat.S_ISREG(kept.st_mode) or kept.st_size > size:
+            fs.unlink(part, self.root)
+            return 0
+        return kept.st_size
+
+    def _remove_other_parts(self, target: Path, keep: Path) -> None:
+        """Parts for content the entry no longer names can never be finished."""
+        prefix = f".{target.name}."
+        for name in fs.listdir(target.parent, self.root):
+            if name.startswith(prefix) and name.endswith(exclude.PART_SUFFIX) and name != keep.name:
+                self._unlink(target.with_name(name))
+
+    def _unlink(self, path: Path) -> None:
+        with contextlib.suppress(OSError, UserError):
+            fs.unlink(path, self.root)
 
     def _refused(self, path: str, entry: Entry) -> Result:
         finding = check.one(self.providers, path, entry)
@@ -209,39 +255,6 @@ class Puller:
                 self.journal.append(record)
             except OSError as exc:
                 raise UserError(f"{self.journal.path}: cannot write: {exc.strerror}") from None
-
-
-def _resumable_bytes(part: Path, size: int) -> int:
-    try:
-        kept = part.stat().st_size
-    except FileNotFoundError:
-        return 0
-    if kept > size:
-        part.unlink()
-        return 0
-    return kept
-
-
-def _remove_other_parts(target: Path, keep: Path) -> None:
-    """Parts for content the entry no longer names can never be finished."""
-    for stale in target.parent.glob(f".{_glob_escape(target.name)}.*{exclude.PART_SUFFIX}"):
-        if stale != keep:
-            _unlink(stale)
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-def _feed(part: Path, sums: digests.Digests) -> None:
-    with part.open("rb") as stream:
-        while chunk := stream.read(digests.CHUNK):
-            sums.update(chunk)
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 def committed_paths(root: Path) -> set[str]:

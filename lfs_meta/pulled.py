@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta import digests, drift, exclude, index
+from lfs_meta import digests, drift, exclude, fs
 from lfs_meta.entry import Entry
 from lfs_meta.errors import UserError
 
@@ -80,15 +80,17 @@ def local_state(root: Path, path: str, entry: Entry, record: Record | None) -> L
     """How the working tree's file at `path` stands against the index entry (reads it only if needed)."""
     target = root / path
     try:
-        info = target.lstat()
+        info = fs.lstat(target, root)
     except (FileNotFoundError, NotADirectoryError):
         return Local(NOT_PULLED)
+    except fs.UnsafePath as exc:
+        return Local(MODIFIED, f"cannot be here: {exc}")
     if not stat.S_ISREG(info.st_mode):
         return Local(MODIFIED, "is not a regular file here (a directory or a link)")
     if record is None:
-        return _unrecorded(target, path, entry, info)
+        return _unrecorded(root, path, entry, info)
     if not record.unchanged_since(info):
-        if _sha256(target) != record.sha256:
+        if _sha256(root, path) != record.sha256:
             return Local(MODIFIED, "changed locally since it was pulled")
         record = Record.of(path, record.entry, record.sha256, info)
     if drift.changes(record.entry, entry):
@@ -96,20 +98,25 @@ def local_state(root: Path, path: str, entry: Entry, record: Record | None) -> L
     return Local(PULLED, record=record)
 
 
-def _unrecorded(target: Path, path: str, entry: Entry, info: os.stat_result) -> Local:
+def _unrecorded(root: Path, path: str, entry: Entry, info: os.stat_result) -> Local:
     """A file lfs-meta did not pull (or a pull was killed before recording it): it counts as
     pulled only if it is provably the indexed content."""
     wanted = digests.expected(entry)
     if not wanted:
         return Local(MODIFIED, "was not pulled by lfs-meta, and the index has no digest to check it against")
-    verdict = digests.verify(entry, digests.of_file(target, wanted))
+    if info.st_size != entry.size:  # not read: the file may be far larger than the entry
+        sizes = f"size {info.st_size} where {entry.size} was recorded"
+        return Local(MODIFIED, f"differs from the index ({sizes})")
+    with fs.open_file(root / path, root, os.O_RDONLY) as stream:
+        verdict = digests.verify(entry, digests.of_stream(stream, wanted))
     if verdict.problems:
         return Local(MODIFIED, f"differs from the index ({verdict.problems[0]})")
     return Local(PULLED, record=Record.of(path, entry, verdict.sha256, info))
 
 
-def _sha256(path: Path) -> str:
-    return digests.of_file(path, set()).hexdigests()[digests.LOCAL]
+def _sha256(root: Path, path: str) -> str:
+    with fs.open_file(root / path, root, os.O_RDONLY) as stream:
+        return digests.of_stream(stream, set()).hexdigests()[digests.LOCAL]
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ class Workspace:
         """The last record of each path; a line torn by a crash is skipped."""
         records = {}
         try:
-            with self.journal.open("rb") as stream:
+            with fs.open_file(self.journal, self._git_dir, os.O_RDONLY) as stream:
                 for line in stream:
                     with contextlib.suppress(ValueError, KeyError, TypeError):
                         record = Record.from_json(json.loads(line))
@@ -173,28 +180,32 @@ class Workspace:
     @contextlib.contextmanager
     def locked(self) -> Iterator[Journal]:
         """One pull at a time in this working tree; the journal to append to while it runs."""
+        lock_path = self.journal.with_suffix(".lock")
         try:
-            self.journal.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.journal.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            lock = fs.open_file(lock_path, self._git_dir, os.O_RDWR | os.O_CREAT, create_parents=True)
         except OSError as exc:
             raise UserError(f"{self.journal.parent}: cannot lock: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield Journal(self.journal)
-        finally:
-            os.close(fd)
+        with lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            yield Journal(self.journal, self._git_dir)
+
+    @property
+    def _git_dir(self) -> Path:
+        return self.journal.parent.parent
 
     def compact(self, records: Mapping[str, Record]) -> None:
         text = "".join(json.dumps(records[path].to_json()) + "\n" for path in sorted(records))
-        index.write_atomic(self.journal, text.encode())
+        fs.write_atomic(self.journal, text.encode(), self._git_dir)
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, git_dir: Path) -> None:
         self.path = path
+        self.git_dir = git_dir
         self._lock = threading.Lock()
 
     def append(self, record: Record) -> None:
         line = json.dumps(record.to_json()) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as stream:
-            stream.write(line)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        with self._lock, fs.open_file(self.path, self.git_dir, flags) as stream:
+            stream.write(line.encode())

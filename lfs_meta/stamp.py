@@ -9,6 +9,7 @@ A missing, unreadable or unwritable note only means the work is done in full.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -18,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import lfs_meta
+from lfs_meta import fs
 from lfs_meta.errors import UserError
 from lfs_meta.schema import SCHEMA_FILE
 
@@ -61,7 +63,7 @@ class Repository:
     def recall(self, key: str) -> dict[str, str | None] | None:
         """The blob id of each file written under `key`, or None when the note is for something else."""
         try:
-            note = json.loads(self.note.read_bytes())
+            note = json.loads(fs.read_bytes(self.note, self.note.parent.parent))
         except (OSError, ValueError):
             return None
         if not isinstance(note, dict) or note.get("key") != key or not isinstance(note.get("files"), dict):
@@ -70,14 +72,11 @@ class Repository:
         return files
 
     def remember(self, key: str, files: Mapping[str, str | None]) -> None:
-        from lfs_meta import index  # the writer: atomic, so a reader never sees half a note
-
         text = json.dumps({"key": key, "files": dict(files)}, indent=2, sort_keys=True) + "\n"
-        try:
-            self.note.parent.mkdir(parents=True, exist_ok=True)
-            index.write_atomic(self.note, text.encode(), durable=False)  # lost in a crash: one full run
-        except (OSError, UserError):
-            pass  # a note that cannot be kept costs the next run its speed, nothing else
+        # Atomic, so a reader never sees half a note; a note lost in a crash or never written costs
+        # the next run its speed, nothing else.
+        with contextlib.suppress(OSError, UserError):
+            fs.write_atomic(self.note, text.encode(), self.note.parent.parent, durable=False)
 
 
 def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:

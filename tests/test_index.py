@@ -134,6 +134,7 @@ def test_write_failure_leaves_file_and_no_temp(tmp_path: Path, monkeypatch: pyte
         index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [
+        ".gitattributes",
         ".gitignore",
         "metadata.json",
         "metadata.json.lock",
@@ -145,11 +146,13 @@ def test_unwritable_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     before = path.read_bytes()
     real_open = os.open
 
-    def read_only_directory(name: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+    def read_only_directory(
+        name: str | os.PathLike[str], flags: int, mode: int = 0o777, *, dir_fd: int | None = None
+    ) -> int:
         # What a read-only directory does, injected so the test also bites when run as root.
         if str(name).endswith(".tmp"):
             raise PermissionError(13, "Permission denied")
-        return real_open(name, flags, mode)
+        return real_open(name, flags, mode, dir_fd=dir_fd)
 
     monkeypatch.setattr(os, "open", read_only_directory)
     with pytest.raises(

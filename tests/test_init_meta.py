@@ -76,7 +76,11 @@ def test_writes_three_files_then_nothing_until_the_index_changes(
         "META/Patient.ndjson": {"resources": 1, "changed": True},
         "META/Specimen.ndjson": {"resources": 0, "changed": True},
     }
-    assert sorted(p.name for p in (repo / META).iterdir()) == ["DocumentReference.ndjson", "Patient.ndjson"]
+    assert sorted(p.name for p in (repo / META).iterdir()) == [
+        ".gitattributes",
+        "DocumentReference.ndjson",
+        "Patient.ndjson",
+    ]
     assert (repo / META / "Patient.ndjson").read_text() == '{"resourceType":"Patient","id":"1"}\n'
 
 
@@ -167,7 +171,7 @@ def test_no_index_is_nothing_to_do(repo: Path, capsys: pytest.CaptureFixture[str
 def test_output_elsewhere_and_reserved_names(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo, {"a.vcf": entry("a.vcf", patient="Patient/1")})
     assert main(["init-meta", "--input", str(INDEX), "--output", "out/docs.ndjson"]) == 0
-    assert sorted(p.name for p in (repo / "out").iterdir()) == ["Patient.ndjson", "docs.ndjson"]
+    assert sorted(p.name for p in (repo / "out").iterdir()) == [".gitattributes", "Patient.ndjson", "docs.ndjson"]
     assert "that name is kept for the Patient stubs" in usage_error(
         ["init-meta", "--output", "out/Patient.ndjson"], capsys
     )
@@ -386,7 +390,8 @@ def test_fhir_hook_through_pre_commit(
     assert git(git_repo, "add", "META").returncode == 0
     accepted = git(git_repo, "commit", "-m", "track foo", env=hook_env)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    assert git(git_repo, "show", "--stat", "HEAD").stdout.count("META/") == 3
+    committed = git(git_repo, "show", "--stat", "HEAD").stdout
+    assert committed.count("META/") == 4 and "META/.gitattributes" in committed  # kept out of filters
 
     manual = pre_commit(
         "run", "--hook-stage", "manual", "lfs-meta-fhir", "--all-files", cwd=git_repo, env=hook_env

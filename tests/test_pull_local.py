@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
-from lfs_meta import exclude, pull
+from lfs_meta import exclude, fs, pull
 from lfs_meta.cli import main
 from lfs_meta.index import load
 from lfs_meta.progress import Progress, human_bytes
@@ -135,13 +135,20 @@ def test_a_directory_that_cannot_be_written_leaves_nothing(
 
 
 def test_a_full_disk_leaves_nothing_at_the_path(
-    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     track_file(tmp_path, "a.vcf", b"alpha\n" * 100_000, "data/a.vcf")
     target = repo / "data" / "a.vcf"
     target.parent.mkdir()
     part = pull.part_path(target, load(repo / INDEX)["data/a.vcf"])
-    part.symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    opened = fs.open_file
+
+    def on_a_full_disk(path: Path, within: Path, flags: int, **options: bool) -> BinaryIO:
+        if path == part and flags & os.O_APPEND:
+            return open("/dev/full", "ab", buffering=0)  # every write fails with ENOSPC
+        return opened(path, within, flags, **options)
+
+    monkeypatch.setattr(fs, "open_file", on_a_full_disk)
     assert main(["pull", "data/a.vcf"]) == 1
     err = capsys.readouterr().err
     shown = part.relative_to(repo)
