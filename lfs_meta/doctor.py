@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfs_meta import index, init_meta, install, providers
+from lfs_meta import attributes, index, init_meta, install, providers, staged
 from lfs_meta.entry import Entry
 from lfs_meta.errors import UserError
 
@@ -43,6 +43,7 @@ def run(index_path: Path, as_json: bool) -> int:
     entries = _check_index(index_path, report)
     if entries:
         _check_stores(entries, report)
+    _check_filters(index_path.parent.parent, report)
     _check_hooks(index_path.parent.parent, report)
     if as_json:
         print(json.dumps({"report": report.lines, "problems": report.problems}, indent=2))
@@ -89,6 +90,33 @@ def _check_stores(entries: dict[str, Entry], report: Report) -> None:
             )
             continue
         report.ok(f"{name}: credentials from {source}; HEAD of {path} works")
+
+
+# lfs-meta's own files, relative to the root, which git must store as they are.
+OWN_FILES = (
+    index.INDEX_PATH.as_posix(),
+    *(f"META/{name}" for name in ("DocumentReference.ndjson", *init_meta.STUB_FILES)),
+)
+
+
+def _check_filters(root: Path, report: Report) -> None:
+    """Whether a .gitattributes rule (git lfs track "*.json", say) would store lfs-meta's files as
+    something else, and whether the staged index already is a git-lfs pointer."""
+    filtered = attributes.filters(root, list(OWN_FILES))
+    for path, driver in filtered.items():
+        report.problem(
+            f"attributes: {path} goes through the '{driver}' filter (a .gitattributes rule), so git "
+            "would store something else in its place and the hooks and merge driver would read that",
+            attributes.FIX,
+        )
+    staged_index = staged.blob(root, index.INDEX_PATH.as_posix())
+    if staged_index is not None and attributes.is_lfs_pointer(staged_index):
+        report.problem(
+            f"attributes: the staged {index.INDEX_PATH.as_posix()} is a git-lfs pointer, not the index",
+            attributes.FIX,
+        )
+    elif not filtered:
+        report.ok("attributes: lfs-meta's files go through no filter")
 
 
 def _check_hooks(root: Path, report: Report) -> None:

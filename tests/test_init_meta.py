@@ -171,7 +171,8 @@ def test_no_index_is_nothing_to_do(repo: Path, capsys: pytest.CaptureFixture[str
 def test_output_elsewhere_and_reserved_names(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo, {"a.vcf": entry("a.vcf", patient="Patient/1")})
     assert main(["init-meta", "--input", str(INDEX), "--output", "out/docs.ndjson"]) == 0
-    assert sorted(p.name for p in (repo / "out").iterdir()) == [".gitattributes", "Patient.ndjson", "docs.ndjson"]
+    written = sorted(p.name for p in (repo / "out").iterdir())
+    assert written == [".gitattributes", "Patient.ndjson", "docs.ndjson"]
     assert "that name is kept for the Patient stubs" in usage_error(
         ["init-meta", "--output", "out/Patient.ndjson"], capsys
     )

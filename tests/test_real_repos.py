@@ -68,7 +68,8 @@ def test_pre_commit_framework_beside_git_lfs(
         stopped.returncode == 1 and "run 'git add META' and commit again" in stopped.stdout + stopped.stderr
     )
     commit_all(git_repo, env, "data")
-    assert git(git_repo, "ls-files", "META").stdout.split() == ["META/.gitattributes", "META/DocumentReference.ndjson"]
+    committed = git(git_repo, "ls-files", "META").stdout.split()
+    assert committed == ["META/.gitattributes", "META/DocumentReference.ndjson"]
 
     with_remote(git_repo, tmp_path)
     pushed = git(git_repo, "push", "-q", "origin", "main", env=env)

@@ -205,7 +205,9 @@ class S3:
         try:
             session = boto3.session.Session(botocore_session=core, profile_name=profile)
         except botocore.exceptions.ProfileNotFound:
-            raise UserError(f"s3: AWS profile {profile!r} is not configured; {CREDENTIAL_HELP}") from None
+            env = self.options.environ
+            named = profile or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
+            raise UserError(f"s3: AWS profile {named!r} is not configured; {CREDENTIAL_HELP}") from None
         env = self.options.environ
         endpoint = self.options.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
         config = botocore.config.Config(
