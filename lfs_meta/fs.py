@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +95,7 @@ def write_atomic(path: Path, data: bytes | bytearray, within: Path, *, durable: 
     for the files it checks out). Missing directories below `within` are created.
     """
     name = path.name
-    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         with directory(path.parent, within, create=True) as parent:
             mode = _mode_of(parent, name, path)
