@@ -170,7 +170,7 @@ def test_an_endless_http_body_is_cut_at_the_recorded_size(
     repo: Path, endless: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["track-remote", endless, "--path", "huge.bin"]) == 0
-    sizes = []
+    sizes: list[int] = []
     from lfs_meta import pull
 
     real_fetch = pull.Puller._fetch
