@@ -48,9 +48,12 @@ def is_lfs_pointer(raw: bytes) -> bool:
 
 def filters(root: Path, paths: Sequence[str]) -> dict[str, str]:
     """The filter driver git would run on each of `paths` (relative to `root`), for those that have one."""
-    done = subprocess.run(
-        ["git", "check-attr", "-z", "filter", "--", *paths], cwd=root, capture_output=True, check=False
-    )
+    try:
+        done = subprocess.run(
+            ["git", "check-attr", "-z", "filter", "--", *paths], cwd=root, capture_output=True, check=False
+        )
+    except (FileNotFoundError, NotADirectoryError):  # no git, or no such directory: nothing to say
+        return {}
     fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
     found = {}
     for path, _, value in zip(fields[0::3], fields[1::3], fields[2::3], strict=False):

@@ -102,6 +102,8 @@ OWN_FILES = (
 def _check_filters(root: Path, report: Report) -> None:
     """Whether a .gitattributes rule (git lfs track "*.json", say) would store lfs-meta's files as
     something else, and whether the staged index already is a git-lfs pointer."""
+    if not root.is_dir():
+        return  # the index's own check already names the missing directory
     filtered = attributes.filters(root, list(OWN_FILES))
     for path, driver in filtered.items():
         report.problem(
@@ -109,7 +111,10 @@ def _check_filters(root: Path, report: Report) -> None:
             "would store something else in its place and the hooks and merge driver would read that",
             attributes.FIX,
         )
-    staged_index = staged.blob(root, index.INDEX_PATH.as_posix())
+    try:
+        staged_index = staged.blob(root, index.INDEX_PATH.as_posix())
+    except UserError:
+        staged_index = None
     if staged_index is not None and attributes.is_lfs_pointer(staged_index):
         report.problem(
             f"attributes: the staged {index.INDEX_PATH.as_posix()} is a git-lfs pointer, not the index",

@@ -64,10 +64,15 @@ def _step(parent: int, name: str, shown: Path, create: bool) -> int:
     except FileNotFoundError:
         if not create:
             raise
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(name, 0o777, dir_fd=parent)
-        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            _refuse_link(parent, name, shown)
+        raise
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o777, dir_fd=parent)
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
+    except OSError as exc:  # made by someone else in between, and a link
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             _refuse_link(parent, name, shown)
         raise

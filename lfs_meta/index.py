@@ -7,6 +7,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,16 +78,27 @@ def failure(problems: list[Problem], name: str) -> CheckFailed:
 def read(path: Path) -> bytes | Problem:
     """The index file's bytes, or the problem that it is too big to read; FileNotFoundError when missing."""
     try:
-        too_big = reader.size_problem(path.stat().st_size)
-        if too_big:  # not even read: reading could exhaust memory
-            return too_big
-        return path.read_bytes()
+        with open(path, "rb", buffering=0, opener=_nonblocking) as stream:
+            info = os.fstat(stream.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(info.st_mode):  # a FIFO or /dev/zero, e.g. through a committed link
+                raise UserError(f"{path}: is not a regular file; the index must be one")
+            too_big = reader.size_problem(info.st_size)
+            if too_big:  # not even read: reading could exhaust memory
+                return too_big
+            return stream.read(info.st_size + 1)
     except FileNotFoundError:
         raise
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory; pass the index file inside it") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _nonblocking(name: str, flags: int) -> int:
+    """Opening a FIFO must not wait for a writer."""
+    return os.open(name, flags | os.O_NONBLOCK)
 
 
 def _read_checked(path: Path) -> tuple[Any, list[Problem]]:

@@ -182,16 +182,24 @@ def _format(repository: stamp.Repository | None) -> str:
 
 
 def _keep_out_of_filters(index_path: Path, root: Path, output: Path, within: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Best effort: a read-only checkout still gets its META/ checked; doctor names what is missing."""
+    with contextlib.suppress(OSError, UserError):
         if index_path.parent.name == index.INDEX_PATH.parent.name and fs.inside(index_path, root):
             attributes.ensure(index_path.parent, root, attributes.INDEX_RULES)
-        attributes.ensure(output.parent, within, attributes.META_RULES)
+        if within == root:  # an --output outside the work tree is not git's business
+            attributes.ensure(output.parent, within, attributes.META_RULES)
 
 
 def trusted_directory(output: Path, root: Path) -> Path:
     """Where the walk to META/ starts: the work tree's root, below which no link is followed, or the
-    directory of an --output outside the work tree, which the user named."""
-    return root if fs.inside(output, root) else output.parent
+    directory of an --output outside the work tree, which the user named (and is made here)."""
+    if fs.inside(output, root):
+        return root
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{_shown(output.parent)}: cannot create: {exc.strerror}") from None
+    return output.parent
 
 
 def _check_output_directory(output: Path, within: Path) -> None:

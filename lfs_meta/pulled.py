@@ -28,6 +28,7 @@ PULLED = "pulled"
 MODIFIED = "modified"
 OUTDATED = "outdated"
 STATES = (PULLED, MODIFIED, OUTDATED, NOT_PULLED)
+JOURNAL_PATH = "lfs-meta/pulled.jsonl"  # in git's directory (a linked worktree's own)
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,8 @@ class Workspace:
                 "git",
                 "rev-parse",
                 "--path-format=absolute",
-                "--git-path",
-                "lfs-meta/pulled.jsonl",
-                "--git-path",
-                "info/exclude",
+                "--git-dir",  # not --git-path, which resolves links at the files themselves
+                "--git-common-dir",
                 "--show-prefix",
             ],
             cwd=root,
@@ -158,8 +157,8 @@ class Workspace:
         )
         if found.returncode != 0:
             raise not_git
-        journal, exclude_file, prefix = [*found.stdout.splitlines(), ""][:3]
-        return cls(root, Path(journal), Path(exclude_file), prefix)
+        git_dir, common_dir, prefix = [*found.stdout.splitlines(), ""][:3]
+        return cls(root, Path(git_dir) / JOURNAL_PATH, Path(common_dir) / "info" / "exclude", prefix)
 
     def records(self) -> dict[str, Record]:
         """The last record of each path; a line torn by a crash is skipped."""

@@ -44,8 +44,7 @@ class Repository:
                     "git",
                     "rev-parse",
                     "--path-format=absolute",
-                    "--git-path",
-                    NOTE_PATH,
+                    "--git-dir",  # not --git-path, which resolves a link at the note itself
                     "--show-object-format",
                 ],
                 cwd=directory,
@@ -58,13 +57,13 @@ class Repository:
         lines = found.stdout.splitlines()
         if found.returncode != 0 or len(lines) != 2:
             return None
-        return cls(Path(lines[0]), lines[1])
+        return cls(Path(lines[0]) / NOTE_PATH, lines[1])
 
     def recall(self, key: str) -> dict[str, str | None] | None:
         """The blob id of each file written under `key`, or None when the note is for something else."""
         try:
             note = json.loads(fs.read_bytes(self.note, self.note.parent.parent))
-        except (OSError, ValueError):
+        except (OSError, ValueError, UserError):
             return None
         if not isinstance(note, dict) or note.get("key") != key or not isinstance(note.get("files"), dict):
             return None

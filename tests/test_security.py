@@ -316,3 +316,40 @@ def test_under_lfs_rules_the_index_and_meta_stay_plain_and_branches_merge(
         attribute = git(lfs_repo, "check-attr", "filter", "merge", "--", name).stdout
         assert "filter: unspecified" in attribute, attribute
     assert "merge: lfs-meta" in git(lfs_repo, "check-attr", "merge", "--", ".lfs-meta/metadata.json").stdout
+
+
+def test_an_index_that_links_to_a_device_is_refused_without_reading_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".lfs-meta").mkdir()
+    (repo / INDEX).symlink_to("/dev/zero")
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.endswith("metadata.json: is not a regular file; the index must be one\n") and err.count("\n") == 1
+    )
+
+
+def test_init_meta_to_a_new_directory_outside_the_work_tree(repo: Path, tmp_path: Path) -> None:
+    write_index(repo, {"a.vcf": {"remote_url": "s3://my-bucket/a.vcf", "size": 1}})
+    output = tmp_path / "outside" / "sub" / "DocumentReference.ndjson"
+    assert main(["init-meta", "--output", str(output)]) == 0
+    assert everything_under(tmp_path / "outside") == ["sub", "sub/DocumentReference.ndjson"]
+
+
+def test_a_note_that_is_a_link_only_costs_a_full_run(repo: Path, tmp_path: Path) -> None:
+    write_index(repo, {"a.vcf": {"remote_url": "s3://my-bucket/a.vcf", "size": 1}})
+    note = repo / ".git" / "lfs-meta" / "init-meta.json"
+    note.parent.mkdir()
+    (tmp_path / "target.json").write_text("{}")
+    note.symlink_to(tmp_path / "target.json")
+    assert main(["init-meta"]) == 0
+    assert (repo / "META" / "DocumentReference.ndjson").is_file()
+    assert (tmp_path / "target.json").read_text() == "{}"
+
+
+def test_doctor_for_an_index_in_a_missing_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["doctor", "--index", str(tmp_path / "missing" / ".lfs-meta" / "metadata.json")]) == 1
+    assert "index: no " in capsys.readouterr().out
