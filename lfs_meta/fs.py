@@ -92,7 +92,9 @@ def _refuse_link(parent: int, name: str, shown: Path) -> None:
         )
 
 
-def write_atomic(path: Path, data: bytes | bytearray, within: Path, *, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes | bytearray, within: Path, *, durable: bool = True, mode: int | None = None
+) -> None:
     """Replace `path` with `data` so that readers see the old file or the new one, never a mix.
 
     `durable` also waits until the bytes are on disk, so a crash cannot leave the new name with
@@ -103,7 +105,8 @@ def write_atomic(path: Path, data: bytes | bytearray, within: Path, *, durable: 
     tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         with directory(path.parent, within, create=True) as parent:
-            mode = _mode_of(parent, name, path)
+            kept = _mode_of(parent, name, path)
+            mode = kept if mode is None else mode
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
             try:
                 with os.fdopen(fd, "wb") as out:

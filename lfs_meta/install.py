@@ -11,6 +11,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from lfs_meta import fs
 from lfs_meta.errors import UserError
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout")
@@ -111,8 +112,4 @@ def uninstall(directory: Path) -> dict[str, str]:
 
 
 def _write_executable(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o755)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
+    fs.write_atomic(path, text.encode(), path.parent, mode=0o755)  # a link there is refused

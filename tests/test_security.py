@@ -353,3 +353,16 @@ def test_doctor_for_an_index_in_a_missing_directory(
 ) -> None:
     assert main(["doctor", "--index", str(tmp_path / "missing" / ".lfs-meta" / "metadata.json")]) == 1
     assert "index: no " in capsys.readouterr().out
+
+
+def test_install_hooks_does_not_write_through_a_committed_hook_link(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bashrc = tmp_path / "bashrc"
+    bashrc.write_text("# mine\n")
+    (repo / ".githooks").mkdir()
+    (repo / ".githooks" / "pre-commit.lfs-meta").symlink_to(bashrc)  # committed in a shared hooks dir
+    assert git(repo, "config", "core.hooksPath", ".githooks").returncode == 0
+    assert main(["install-hooks"]) == 2
+    assert "pre-commit.lfs-meta: is a symbolic link" in capsys.readouterr().err
+    assert bashrc.read_text() == "# mine\n"
