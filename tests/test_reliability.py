@@ -110,7 +110,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_index_or_the_new_one(
         text=True,
         check=False,
     ).stdout.splitlines()
-    assert listed == ["?? .lfs-meta/.gitignore", "?? .lfs-meta/metadata.json"]
+    assert listed == ["?? .lfs-meta/.gitattributes", "?? .lfs-meta/.gitignore", "?? .lfs-meta/metadata.json"]
     assert lfs_meta(git_repo, cli_env, "untrack", "data/batch0/sample0.vcf.gz").returncode == 0
 
 
