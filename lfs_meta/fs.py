@@ -60,19 +60,19 @@ def _step(parent: int, name: str, shown: Path, create: bool) -> int:
             "lfs-meta never writes into it; choose a path outside it"
         )
     try:
-        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
+        return _open_directory(parent, name, shown)
     except FileNotFoundError:
         if not create:
             raise
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            _refuse_link(parent, name, shown)
-        raise
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(FileExistsError):  # another process may make it in between
         os.mkdir(name, 0o777, dir_fd=parent)
+    return _open_directory(parent, name, shown)
+
+
+def _open_directory(parent: int, name: str, shown: Path) -> int:
     try:
         return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
-    except OSError as exc:  # made by someone else in between, and a link
+    except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             _refuse_link(parent, name, shown)
         raise
@@ -105,7 +105,7 @@ def write_atomic(
     tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         with directory(path.parent, within, create=True) as parent:
-            kept = _mode_of(parent, name, path)
+            kept = _mode_of(parent, name, path)  # also refuses a link at `path`
             mode = kept if mode is None else mode
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
             try:
@@ -166,6 +166,12 @@ def open_file(path: Path, within: Path, flags: int, *, create_parents: bool = Fa
         raise UnsafePath(f"{_shown(path)}: is not a regular file; move it away and run again")
     os.set_blocking(fd, True)
     return cast(BinaryIO, os.fdopen(fd, mode))  # a binary mode: one of the buffered byte streams
+
+
+def make_directories(path: Path, within: Path) -> None:
+    """`path` and every missing directory above it, up to `within`, with no link on the way."""
+    with directory(path, within, create=True):
+        pass
 
 
 def read_bytes(path: Path, within: Path) -> bytes:

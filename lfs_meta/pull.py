@@ -121,8 +121,7 @@ class Puller:
         target = self.root / path
         part = part_path(target, entry)
         try:
-            with fs.directory(target.parent, self.root, create=True):
-                pass
+            fs.make_directories(target.parent, self.root)
             self._remove_other_parts(target, part)
             offset = self._resumable_bytes(part, entry.size)
         except OSError as exc:
