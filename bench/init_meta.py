@@ -33,8 +33,11 @@ PHASES_SCRIPT = """
 import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from lfs_meta import checks, fhir, gcpause, reader
-from lfs_meta.entry import Entry
+from lfs_meta.index import rules
+from lfs_meta.fhir import mapping
+from lfs_meta import gcpause
+from lfs_meta.index import strictjson
+from lfs_meta.index.entry import Entry
 times = {"start-up: imports": time.perf_counter() - started}
 def phase(name, work):
     began = time.perf_counter()
@@ -43,12 +46,12 @@ def phase(name, work):
     return result
 with gcpause.paused():
     raw = phase("read the file", Path(sys.argv[1]).read_bytes)
-    data = phase("parse (strict reader)", lambda: reader.parse(raw).data)
-    phase("semantic and schema checks", lambda: checks.find_problems(data))
+    data = phase("parse (strict reader)", lambda: strictjson.parse(raw).data)
+    phase("semantic and schema checks", lambda: rules.find_problems(data))
     entries = phase("build entries", lambda: {key: Entry.from_json(value) for key, value in data.items()})
-    phase("DocumentReference lines", lambda: fhir.document_lines(entries, fhir.R5, ""))
-    phase("Patient stubs", lambda: fhir.ndjson(fhir.patients(entries)))
-    phase("Specimen stubs", lambda: fhir.ndjson(fhir.specimens(entries)))
+    phase("DocumentReference lines", lambda: mapping.document_lines(entries, mapping.R5, ""))
+    phase("Patient stubs", lambda: mapping.ndjson(mapping.patients(entries)))
+    phase("Specimen stubs", lambda: mapping.ndjson(mapping.specimens(entries)))
 print(json.dumps(times))
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from lfs_meta import index  # noqa: E402
+from lfs_meta.index import storage  # noqa: E402
 
 import emulators  # noqa: E402
 
@@ -85,8 +85,10 @@ def run(work: Path, s3: emulators.S3Emulator) -> int:
     signed = client.generate_presigned_url(
         "get_object", Params={"Bucket": "demo-cohort", "Key": "data/NA12878.bam"}
     )
-    text = (repo / index.INDEX_PATH).read_text().replace('"s3://demo-cohort/data/NA12878.bam"', f'"{signed}"')
-    (repo / index.INDEX_PATH).write_text(text)
+    text = (
+        (repo / storage.INDEX_PATH).read_text().replace('"s3://demo-cohort/data/NA12878.bam"', f'"{signed}"')
+    )
+    (repo / storage.INDEX_PATH).write_text(text)
     print("\nSomeone pastes a presigned URL into the index; the commit hook refuses it:")
     refused_commit = run("git", "commit", "-qam", "Use a download link") != 0
     run("git", "log", "--oneline")

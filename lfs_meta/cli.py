@@ -1,18 +1,18 @@
-"""The `lfs-meta` command line: parsing in one place, one function per command."""
+"""The `lfs-meta` command line: argparse and dispatch to lfs_meta.commands, nothing else."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
-import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__, index
+from lfs_meta import __version__
 from lfs_meta.errors import UserError
+from lfs_meta.repo import Repo
 
 # Spelled out, not imported: every hook run starts here, so commands import their modules when run.
 FHIR_VERSIONS = ("R5", "R4B")
@@ -59,14 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
     _add_json(validate_parser)
-    validate_parser.set_defaults(run=_validate)
+    validate_parser.set_defaults(command="validate")
 
     ls_parser = commands.add_parser(
         "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
     )
     _add_index(ls_parser)
     _add_json(ls_parser)
-    ls_parser.set_defaults(run=_ls)
+    ls_parser.set_defaults(command="ls")
     _add_track_remote(commands)
     _add_check(commands)
     _add_pull(commands)
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     untrack_parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
     _add_index(untrack_parser)
     _add_json(untrack_parser)
-    untrack_parser.set_defaults(run=_untrack)
+    untrack_parser.set_defaults(command="untrack")
 
     install_parser = commands.add_parser(
         "install-hooks",
@@ -103,10 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_index(doctor_parser)
     _add_json(doctor_parser)
-    doctor_parser.set_defaults(run=_doctor)
+    doctor_parser.set_defaults(command="doctor")
     for hooks_parser, action in ((install_parser, "install"), (uninstall_parser, "uninstall")):
         _add_json(hooks_parser)
-        hooks_parser.set_defaults(run=_hooks, action=action)
+        hooks_parser.set_defaults(command="hooks", action=action)
     return parser
 
 
@@ -143,7 +143,7 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(run=_check)
+    parser.set_defaults(command="check")
 
 
 def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -165,7 +165,7 @@ def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(run=_pull)
+    parser.set_defaults(command="pull")
 
 
 def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -188,7 +188,7 @@ def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(run=_status)
+    parser.set_defaults(command="status")
 
 
 def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -199,7 +199,11 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
         "it for every referenced id. Files are rewritten only when their bytes change.",
     )
     parser.add_argument(
-        "--input", type=Path, metavar="PATH", help="the index (default: .lfs-meta/metadata.json here)"
+        "--input",
+        dest="index",
+        type=Path,
+        metavar="PATH",
+        help="the index (default: .lfs-meta/metadata.json here)",
     )
     parser.add_argument(
         "--output",
@@ -229,7 +233,7 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--hook", action="store_true", help="exit 1 when anything was rewritten (the lfs-meta-fhir hook)"
     )
     _add_json(parser)
-    parser.set_defaults(run=_init_meta)
+    parser.set_defaults(command="init_meta")
 
 
 def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -241,14 +245,14 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
         driver.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
     driver.add_argument("path", help="the index's path in the repository (git's %%P)")
-    driver.set_defaults(run=_merge_driver)
+    driver.set_defaults(command="merge_driver")
 
     installer = commands.add_parser(
         "install-merge-driver",
         help="merge the index entry by entry in this clone",
         description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
     )
-    installer.set_defaults(run=_install_merge_driver)
+    installer.set_defaults(command="install_merge_driver")
 
     resolver = commands.add_parser(
         "merge-resolve",
@@ -259,7 +263,7 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     side.add_argument("--ours", dest="side", action="store_const", const="ours")
     side.add_argument("--theirs", dest="side", action="store_const", const="theirs")
     resolver.add_argument("paths", nargs="+", metavar="PATH")
-    resolver.set_defaults(run=_merge_resolve)
+    resolver.set_defaults(command="merge_resolve")
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -301,7 +305,7 @@ def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(run=_track_remote)
+    parser.set_defaults(command="track_remote")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,8 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
+    # Each command's module is imported only when it runs: hooks start often.
+    command = importlib.import_module(f"lfs_meta.commands.{args.command}")
     try:
-        code: int = args.run(args)
+        repo = Repo.discover(Path.cwd(), args.index if "index" in args else None)
+        code: int = command.run(repo, args)
         return code
     except UserError as exc:
         print(f"lfs-meta: error: {exc}", file=sys.stderr)
@@ -321,168 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _validate(args: argparse.Namespace) -> int:
-    from lfs_meta import validate
-
-    if args.staged and args.files:
-        raise UserError("validate takes FILE arguments or --staged, not both")
-    return validate.run(args.files or [_default_index()], args.json, staged=args.staged)
-
-
-def _ls(args: argparse.Namespace) -> int:
-    from lfs_meta import ls
-
-    return ls.run(args.index or _default_index(), args.json)
-
-
-def _track_remote(args: argparse.Namespace) -> int:
-    from lfs_meta import providers, track
-
-    if (args.url is None) == (args.from_manifest is None):
-        raise UserError("track-remote takes a URL or --from-manifest FILE (one of them)")
-    if args.recursive and args.path:
-        raise UserError("--path names one file; with --recursive use --path-prefix DIR")
-    if args.path_prefix and not args.recursive:
-        raise UserError("--path-prefix goes with --recursive")
-    request = track.Request(
-        url=args.url,
-        path=args.path,
-        path_prefix=args.path_prefix,
-        recursive=args.recursive,
-        manifest=args.from_manifest,
-        patient=args.patient,
-        specimen=args.specimen,
-        force=args.force,
-        jobs=args.jobs,
-    )
-    options = providers.Options(
-        credentials=args.credentials, endpoint_url=args.endpoint_url, hash_local=args.hash
-    )
-    return track.run(args.index or _default_index(), request, providers.Providers(options), args.json)
-
-
-def _check(args: argparse.Namespace) -> int:
-    from lfs_meta import check, providers
-
-    if args.changed_only and not args.pre_push:
-        raise UserError("--changed-only goes with --pre-push")
-    if args.pre_push and (args.update or args.paths):
-        raise UserError("--pre-push checks what is pushed; run --update or name PATHs without it")
-    index_path = args.index or _default_index()
-    if args.pre_push:
-        entries = check.pushed_entries(index_path.parent.parent, os.environ, args.changed_only)
-    else:
-        entries = check.select(index.load(index_path), args.paths, index_path)
-    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
-    remotes = providers.Providers(options)
-    findings = check.check(remotes, entries, args.jobs)
-    updated = check.run_update(index_path, remotes, findings, entries) if args.update else []
-    check.report(findings, remotes.request_counts(), args.json, args.stats, updated)
-    code = check.exit_code(findings, args.allow_unreachable, updated)
-    if args.pre_push and code:
-        check.refuse_push(findings, args.allow_unreachable)
-    return code
-
-
-def _pull(args: argparse.Namespace) -> int:
-    from lfs_meta import providers, pull
-
-    if bool(args.paths) == args.all:
-        raise UserError("pull takes PATHs or --all (one of them); 'lfs-meta status' shows what is pulled")
-    request = pull.Request(args.index or _default_index(), args.paths, args.jobs, args.force)
-    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
-    return pull.run(request, providers.Providers(options), args.json)
-
-
-def _status(args: argparse.Namespace) -> int:
-    from lfs_meta import providers, status
-
-    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
-    remote = providers.Providers(options) if args.remote else None
-    return status.run(args.index or _default_index(), args.paths, remote, args.jobs, args.json)
-
-
-def _init_meta(args: argparse.Namespace) -> int:
-    from lfs_meta import init_meta
-
-    if args.input and not args.staged and not args.input.is_file():
-        raise UserError(f"--input {args.input}: no such file; pass the index (default {index.INDEX_PATH})")
-    request = init_meta.Request(
-        index_path=args.input or _default_index(),
-        output=args.output,
-        version=args.fhir_version,
-        project=args.project,
-        staged=args.staged,
-        check_only=args.check,
-        hook=args.hook,
-    )
-    return init_meta.run(request, os.environ, args.json)
-
-
-def _hooks(args: argparse.Namespace) -> int:
-    from lfs_meta import install
-
-    directory = install.hooks_directory(Path.cwd())
-    done = getattr(install, args.action)(directory)
-    if args.json:
-        print(json.dumps({"hooks_directory": str(directory), "hooks": done}, indent=2))
-    else:
-        print(f"hooks directory: {directory}")
-        for name, what in done.items():
-            print(f"{name}: {what}")
-    return 0
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    from lfs_meta import doctor
-
-    return doctor.run(args.index or _default_index(), args.json)
-
-
-def _merge_driver(args: argparse.Namespace) -> int:
-    from lfs_meta import merge
-
-    return merge.run_driver(args.base, args.ours, args.theirs, args.path)
-
-
-def _install_merge_driver(args: argparse.Namespace) -> int:
-    from lfs_meta import merge
-
-    for line in merge.install_driver(_default_index().parent.parent):
-        print(line)
-    return 0
-
-
-def _merge_resolve(args: argparse.Namespace) -> int:
-    from lfs_meta import merge
-
-    index_path = _default_index()
-    taken = merge.resolve(index_path.parent.parent, index_path, args.side, args.paths)
-    print(f"took {args.side} for {', '.join(taken)}; now 'git add {index_path}' and commit")
-    return 0
-
-
-def _untrack(args: argparse.Namespace) -> int:
-    from lfs_meta import track
-
-    index_path = args.index or _default_index()
-    removed = index.update(index_path, track.untrack(index_path, args.paths))
-    if args.json:
-        print(json.dumps({"untracked": removed}, indent=2))
-    else:
-        print(f"untracked {len(removed)}: {', '.join(removed)}")
-    return 0
-
-
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
-
-
-def _default_index() -> Path:
-    found = index.find_index(Path.cwd())
-    return Path(os.path.relpath(found))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from lfs_meta import paths
 from lfs_meta.errors import UserError
+from lfs_meta.gitnames import is_git_dir_name
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # non-blocking: a FIFO must not hang the open
@@ -54,7 +54,7 @@ def directory(path: Path, within: Path, *, create: bool = False) -> Iterator[int
 
 def _step(parent: int, name: str, shown: Path, create: bool) -> int:
     """Open `name` inside the directory `parent` as a directory, never through a link."""
-    if paths.is_git_dir_name(name):
+    if is_git_dir_name(name):
         raise UnsafePath(
             f"{shown}: is a git directory (or a name the file system takes for one); "
             "lfs-meta never writes into it; choose a path outside it"

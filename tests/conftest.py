@@ -7,8 +7,11 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from lfs_meta.cli import main
 
 pytest_plugins = ["emulators"]
 
@@ -89,8 +92,6 @@ def use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
 
 def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """stderr of a command that must fail with exit 2 and one line, however argparse exits."""
-    from lfs_meta.cli import main
-
     try:
         code = main(argv)
     except SystemExit as exit_:
@@ -148,6 +149,52 @@ def store(request: pytest.FixtureRequest) -> Store:
         dict(request.getfixturevalue("azure_emulator").env),
         "azure",
     )
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """One object in the S3 emulator, tracked in `repo` (the working directory) at `path`."""
+
+    repo: Path
+    client: Any
+    bucket: str
+    key: str
+    path: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def put(self, body: bytes, **put_args: Any) -> Any:
+        """Write the object again (new content, or a new version in a versioned bucket)."""
+        return self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, **put_args)
+
+
+@pytest.fixture
+def s3_repo(git_repo: Path, s3_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`git_repo` as the working directory, with the S3 emulator's endpoint and keys in the environment."""
+    use_env(monkeypatch, s3_emulator.env)
+    monkeypatch.chdir(git_repo)
+    return git_repo
+
+
+@pytest.fixture
+def track_s3(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., S3Object]:
+    """Put an object in the S3 emulator and track it with `lfs-meta track-remote` in `s3_repo`
+    (at its key, unless `path` is given); the command's output is consumed."""
+
+    def track(
+        key: str = "data/a.vcf", body: bytes = b"x", path: str | None = None, **put_args: Any
+    ) -> S3Object:
+        tracked = S3Object(s3_repo, s3_client, s3_bucket, key, path or key)
+        tracked.put(body, **put_args)
+        assert main(["track-remote", tracked.url, "--path", tracked.path]) == 0
+        capsys.readouterr()
+        return tracked
+
+    return track
 
 
 Completed = subprocess.CompletedProcess[str]

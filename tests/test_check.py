@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from lfs_meta import check
 from lfs_meta.cli import main
+from lfs_meta.drift import scan
 from lfs_meta.providers import Options, Providers
 
 import emulators
@@ -92,7 +92,7 @@ def test_directories_listed_apart_at_once_find_every_kind_of_drift(
     # With 2 keys a page, three directories of 2 cost 3 pages apart as together: listed apart.
     module = importlib.import_module(f"lfs_meta.providers.{store.provider}")
     monkeypatch.setattr(module, "_PAGE_SIZE", 2)
-    monkeypatch.setattr(check, "LIST_PAGE", 2)
+    monkeypatch.setattr(scan, "LIST_PAGE", 2)
     for name in ("a/1.vcf", "a/2.vcf", "b/1.vcf", "b/deep/2.vcf", "c/1.vcf", "c/2.vcf"):
         store.put(f"d/{name}", b"original")
     assert main(["track-remote", store.url("d/"), "--recursive", "--path-prefix", "d"]) == 0

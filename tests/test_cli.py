@@ -140,25 +140,30 @@ def test_validate_and_ls_import_no_cloud_sdk(tmp_path: Path) -> None:
 
 
 def test_the_parser_spells_out_what_it_does_not_import() -> None:
-    from lfs_meta import cli, fhir, init_meta
+    from lfs_meta import cli, config
+    from lfs_meta.fhir import meta
 
-    assert cli.FHIR_VERSIONS == fhir.VERSIONS
-    assert init_meta.DEFAULT_OUTPUT.as_posix() == cli.FHIR_OUTPUT
+    assert cli.FHIR_VERSIONS == config.FHIR_VERSIONS
+    assert meta.DEFAULT_OUTPUT.as_posix() == cli.FHIR_OUTPUT
 
 
 def test_validate_loads_only_what_it_runs(tmp_path: Path) -> None:
-    """Hooks start often: the validate command imports no other command's module."""
+    """Hooks start often: the validate command imports no other command's module, and no domain."""
     path = tmp_path / "metadata.json"
     path.write_text(SEED_INDEX)
-    others = ["check", "doctor", "fhir", "init_meta", "install", "merge", "pull", "status", "track"]
+    unneeded = (
+        "('lfs_meta.drift', 'lfs_meta.worktree', 'lfs_meta.fhir', 'lfs_meta.providers', 'lfs_meta.tracking')"
+    )
     probe = (
         "import sys\n"
         "from lfs_meta.cli import main\n"
         f"code = main(['validate', {str(path)!r}])\n"
-        f"print(code, sorted(m for m in {others!r} if 'lfs_meta.' + m in sys.modules), file=sys.stderr)\n"
+        "commands = [m for m in sys.modules if m.startswith('lfs_meta.commands.')]\n"
+        f"domain = [m for m in sys.modules if m.startswith({unneeded})]\n"
+        "print(code, sorted(commands), sorted(domain), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stderr.strip() == "0 []"
+    assert done.stderr.strip() == "0 ['lfs_meta.commands.validate'] []"
 
 
 def test_module_entry_point(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from lfs_meta.cli import main
 
 import emulators
-from conftest import Store, git, pre_commit, use_env
+from conftest import S3Object, Store, git, pre_commit, use_env
 
 SOURCES = {
     "s3": "environment variables (AWS_ACCESS_KEY_ID)",
@@ -67,18 +68,9 @@ def test_names_every_problem_then_nothing_once_fixed(
 
 
 def test_an_unreachable_store_is_a_problem_with_its_reason(
-    git_repo: Path,
-    s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    track_s3: Callable[..., S3Object], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
-    s3_client.put_object(Bucket=s3_bucket, Key="a.vcf", Body=b"x")
-    assert main(["track-remote", f"s3://{s3_bucket}/a.vcf"]) == 0
-    capsys.readouterr()
+    track_s3("a.vcf")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{emulators.free_port()}")
     code, result = doctor(capsys)
     assert code == 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lfs_meta import check, drift
-from lfs_meta.entry import Entry
+from lfs_meta.drift import compare, scan
+from lfs_meta.index.entry import Entry
 
 BASE = Entry(
     remote_url="s3://bkt/d/a.vcf", size=5, etag="e1", version_id="v1", checksums={"crc32": "0000000a"}
@@ -12,18 +12,18 @@ BASE = Entry(
 
 def test_unchanged_when_the_listing_knows_less() -> None:
     listed = Entry(remote_url=BASE.remote_url, size=5, etag="e1")
-    assert drift.changes(BASE, listed) == ()
+    assert compare.changes(BASE, listed) == ()
 
 
 def test_every_differing_field_is_named() -> None:
     now = Entry(
         remote_url=BASE.remote_url, size=6, etag="e2", version_id="v2", checksums={"crc32": "0000000b"}
     )
-    assert drift.changes(BASE, now) == (
-        drift.Change("size", "5", "6"),
-        drift.Change("etag", "e1", "e2"),
-        drift.Change("version_id", "v1", "v2"),
-        drift.Change("checksums.crc32", "0000000a", "0000000b"),
+    assert compare.changes(BASE, now) == (
+        compare.Change("size", "5", "6"),
+        compare.Change("etag", "e1", "e2"),
+        compare.Change("version_id", "v1", "v2"),
+        compare.Change("checksums.crc32", "0000000a", "0000000b"),
     )
 
 
@@ -32,7 +32,7 @@ def test_update_keeps_the_users_fields() -> None:
         remote_url=BASE.remote_url, size=5, patient="Patient/1", specimen="Specimen/2", extra={"run": 7}
     )
     theirs = Entry(remote_url="s3://bkt/d/a.vcf", size=9, etag="e9")
-    accepted = drift.accepted(mine, theirs)
+    accepted = compare.accepted(mine, theirs)
     assert (accepted.size, accepted.etag, accepted.patient, accepted.extra) == (
         9,
         "e9",
@@ -44,7 +44,7 @@ def test_update_keeps_the_users_fields() -> None:
 def test_changed_paths_are_additions_and_edits() -> None:
     before = {"a": BASE, "b": BASE, "gone": BASE}
     after = {"a": BASE, "b": Entry(remote_url=BASE.remote_url, size=1), "new": BASE}
-    assert drift.changed_paths(before, after) == ["b", "new"]
+    assert compare.changed_paths(before, after) == ["b", "new"]
 
 
 def test_plan_lists_each_bucket_once_from_its_deepest_shared_directory() -> None:
@@ -57,10 +57,10 @@ def test_plan_lists_each_bucket_once_from_its_deepest_shared_directory() -> None
         "z": Entry(remote_url="https://host/run/4.vcf", size=1),
         "w": Entry(remote_url="https://host/run/5.vcf", size=1),
     }
-    groups, singles = check.plan(entries)
+    groups, singles = scan.plan(entries)
     assert groups == [
-        check.Group("https://acct.blob.core.windows.net/c/d%20e/", {"4.vcf": "q", "5.vcf": "r"}),
-        check.Group("s3://bkt/run/", {"a/1.vcf": "x/1", "b/2.vcf": "x/2"}),
+        scan.Group("https://acct.blob.core.windows.net/c/d%20e/", {"4.vcf": "q", "5.vcf": "r"}),
+        scan.Group("s3://bkt/run/", {"a/1.vcf": "x/1", "b/2.vcf": "x/2"}),
     ]
     assert singles == ["w", "y", "z"]
 
@@ -74,7 +74,7 @@ def test_plan_lists_top_directories_apart_when_that_costs_no_more_pages() -> Non
     urls = [f"s3://bkt/run/a/{i:04d}.vcf" for i in range(1000)]
     urls += [f"s3://bkt/run/b/{i:04d}.vcf" for i in range(900)]
     urls += [f"s3://bkt/run/b/deep/{i:04d}.vcf" for i in range(100)]
-    groups, singles = check.plan(_entries(urls))
+    groups, singles = scan.plan(_entries(urls))
     assert [(group.prefix_url, len(group.members)) for group in groups] == [
         ("s3://bkt/run/a/", 1000),
         ("s3://bkt/run/b/", 1000),
@@ -87,7 +87,7 @@ def test_plan_keeps_one_listing_when_directories_apart_cost_more_pages() -> None
     # 1,001 keys in one directory and 999 in another: 2 pages together, 3 apart.
     urls = [f"s3://bkt/run/a/{i:04d}.vcf" for i in range(1001)]
     urls += [f"s3://bkt/run/b/{i:04d}.vcf" for i in range(999)]
-    groups, _ = check.plan(_entries(urls))
+    groups, _ = scan.plan(_entries(urls))
     assert [(group.prefix_url, len(group.members)) for group in groups] == [("s3://bkt/run/", 2000)]
 
 
@@ -96,11 +96,11 @@ def test_plan_never_lists_a_directory_twice() -> None:
     urls = [f"s3://bkt/a-b/{i:04d}.vcf" for i in range(1000)]
     urls += [f"s3://bkt/a/{i:04d}.vcf" for i in range(1000)]
     urls += [f"s3://bkt/a/sub/{i:04d}.vcf" for i in range(1000)]
-    groups, _ = check.plan(_entries(urls))
+    groups, _ = scan.plan(_entries(urls))
     assert [(group.prefix_url, len(group.members)) for group in groups] == [
         ("s3://bkt/a-b/", 1000),
         ("s3://bkt/a/", 2000),
     ]
     # An object at the bucket's top: its listing holds every other one.
-    groups, _ = check.plan(_entries([*urls, "s3://bkt/top.vcf"]))
+    groups, _ = scan.plan(_entries([*urls, "s3://bkt/top.vcf"]))
     assert [(group.prefix_url, len(group.members)) for group in groups] == [("s3://bkt/", 3001)]

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lfs_meta.cli import main
 
 import emulators
-from conftest import ROOT, commit_all, git, lfs_meta, pre_commit, use_env, with_remote
+from conftest import ROOT, S3Object, commit_all, git, lfs_meta, pre_commit, with_remote
 
 
 def test_pre_push_hook_through_pre_commit(
     git_repo: Path,
+    track_s3: Callable[..., S3Object],
     tmp_path: Path,
     hook_repo: tuple[Path, str],
     hook_env: dict[str, str],
     s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
 ) -> None:
     env = {**hook_env, **s3_emulator.env}
     repo_path, rev = hook_repo
@@ -31,8 +30,7 @@ def test_pre_push_hook_through_pre_commit(
         f"repos:\n- repo: {repo_path}\n  rev: {rev}\n  hooks:\n{hooks}"
     )
     assert pre_commit("install", "-t", "pre-commit", "-t", "pre-push", cwd=git_repo, env=env).returncode == 0
-    s3_client.put_object(Bucket=s3_bucket, Key="data/a.vcf", Body=b"first")
-    assert lfs_meta(git_repo, env, "track-remote", f"s3://{s3_bucket}/data/a.vcf").returncode == 0
+    vcf = track_s3("data/a.vcf", b"first")
     commit_all(git_repo, env, "track a.vcf")
     with_remote(git_repo, tmp_path)
 
@@ -40,7 +38,7 @@ def test_pre_push_hook_through_pre_commit(
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "check remote objects for drift" in pushed.stdout + pushed.stderr
 
-    s3_client.put_object(Bucket=s3_bucket, Key="data/a.vcf", Body=b"second")
+    vcf.put(b"second")
     (git_repo / "notes.txt").write_text("more work\n")
     commit_all(git_repo, env, "notes")
     refused = git(git_repo, "push", "-q", "origin", "main", env=env)
@@ -56,7 +54,7 @@ def test_pre_push_hook_through_pre_commit(
     accepted = git(git_repo, "push", "-q", "origin", "main", env=env)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
-    s3_client.delete_object(Bucket=s3_bucket, Key="data/a.vcf")
+    vcf.client.delete_object(Bucket=vcf.bucket, Key=vcf.key)
     (git_repo / "notes.txt").write_text("even more\n")
     commit_all(git_repo, env, "more notes")
     skipped = git(git_repo, "push", "-q", "origin", "main", env={**env, "SKIP": "lfs-meta-drift"})
@@ -68,21 +66,19 @@ def test_pre_push_hook_through_pre_commit(
 
 def test_plain_pre_push_hook(
     git_repo: Path,
+    track_s3: Callable[..., S3Object],
     tmp_path: Path,
     cli_env: dict[str, str],
     s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
 ) -> None:
     env = {**cli_env, **s3_emulator.env}
     shutil.copy2(ROOT / "hooks" / "pre-push", git_repo / ".git" / "hooks" / "pre-push")
-    s3_client.put_object(Bucket=s3_bucket, Key="b.bam", Body=b"bam")
-    assert lfs_meta(git_repo, env, "track-remote", f"s3://{s3_bucket}/b.bam").returncode == 0
+    bam = track_s3("b.bam", b"bam")
     commit_all(git_repo, env, "track")
     with_remote(git_repo, tmp_path)
     assert git(git_repo, "push", "-q", "origin", "main", env=env).returncode == 0
 
-    s3_client.put_object(Bucket=s3_bucket, Key="b.bam", Body=b"BAM")
+    bam.put(b"BAM")
     (git_repo / "x.txt").write_text("x")
     commit_all(git_repo, env, "x")
     refused = git(git_repo, "push", "-q", "origin", "main", env=env)
@@ -95,23 +91,17 @@ def test_plain_pre_push_hook(
 
 def test_changed_only_checks_what_the_push_adds(
     git_repo: Path,
-    s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
+    track_s3: Callable[..., S3Object],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
-    for key in ("old.vcf", "new.vcf"):
-        s3_client.put_object(Bucket=s3_bucket, Key=key, Body=b"1")
-    assert main(["track-remote", f"s3://{s3_bucket}/old.vcf"]) == 0
+    old = track_s3("old.vcf", b"1")
     commit_all(git_repo, {}, "old")
     before = git(git_repo, "rev-parse", "HEAD").stdout.strip()
-    assert main(["track-remote", f"s3://{s3_bucket}/new.vcf"]) == 0
+    track_s3("new.vcf", b"1")
     commit_all(git_repo, {}, "new")
     (git_repo / ".lfs-meta" / "metadata.json").write_text("{broken working tree")
-    s3_client.put_object(Bucket=s3_bucket, Key="old.vcf", Body=b"22")
+    old.put(b"22")
     capsys.readouterr()
 
     monkeypatch.setenv("PRE_COMMIT_FROM_REF", before)

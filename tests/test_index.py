@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lfs_meta import index
-from lfs_meta.entry import Entry
 from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.index import storage
+from lfs_meta.index.entry import Entry
 
 from conftest import SEED_INDEX
 
@@ -25,7 +25,7 @@ def seed(tmp_path: Path) -> Path:
 
 
 def test_load_reads_the_seed_example(tmp_path: Path) -> None:
-    entries = index.load(seed(tmp_path))
+    entries = storage.load(seed(tmp_path))
     assert entries == {
         "data/foo.vcf": Entry(
             remote_url="s3://my-bucket/data/foo.vcf",
@@ -38,14 +38,14 @@ def test_load_reads_the_seed_example(tmp_path: Path) -> None:
 
 
 def test_missing_index_is_empty(tmp_path: Path) -> None:
-    assert index.load(tmp_path / "nope" / "metadata.json") == {}
+    assert storage.load(tmp_path / "nope" / "metadata.json") == {}
 
 
 def test_invalid_index_refuses_to_load(tmp_path: Path) -> None:
     path = tmp_path / "metadata.json"
     path.write_text('{"a": {"size": 1}}')
     with pytest.raises(CheckFailed, match=r"missing required field remote_url; .*run 'lfs-meta validate"):
-        index.load(path)
+        storage.load(path)
 
 
 def test_dumps_is_canonical_and_exact_for_big_sizes() -> None:
@@ -53,7 +53,7 @@ def test_dumps_is_canonical_and_exact_for_big_sizes() -> None:
         "z.vcf": Entry(remote_url="s3://bkt/z", size=BIG, checksums={"md5": "0" * 32}),
         "a/ü.bam": Entry(remote_url="s3://bkt/a", size=0, extra={"b": 1, "a": [2, 1]}),
     }
-    text = index.dumps(entries)
+    text = storage.dumps(entries)
     assert text == (
         "{\n"
         '  "a/ü.bam": {\n'
@@ -71,7 +71,7 @@ def test_dumps_is_canonical_and_exact_for_big_sizes() -> None:
         "  }\n"
         "}\n"
     )
-    assert index.dumps(dict(reversed(entries.items()))) == text
+    assert storage.dumps(dict(reversed(entries.items()))) == text
     assert json.loads(text)["z.vcf"]["size"] == BIG
 
 
@@ -81,18 +81,18 @@ def test_update_round_trips_without_loss(tmp_path: Path) -> None:
     def add(entries: dict[str, Entry]) -> None:
         entries["big.cram"] = Entry(remote_url="gs://bkt/big.cram", size=BIG, version_id="1700000000000000")
 
-    index.update(path, add)
-    loaded = index.load(path)
+    storage.update(path, add)
+    loaded = storage.load(path)
     assert loaded["big.cram"].size == BIG
-    assert path.read_text() == index.dumps(loaded)
+    assert path.read_text() == storage.dumps(loaded)
     assert (path.parent / ".gitignore").read_text() == "/*.lock\n/.*.tmp\n"
 
 
 def test_update_that_changes_nothing_does_not_rewrite(tmp_path: Path) -> None:
     path = seed(tmp_path)
-    index.update(path, lambda entries: None)
+    storage.update(path, lambda entries: None)
     first = path.stat().st_ino
-    index.update(path, lambda entries: None)
+    storage.update(path, lambda entries: None)
     assert path.stat().st_ino == first
 
 
@@ -105,7 +105,7 @@ def test_failed_change_leaves_file_byte_for_byte(tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        index.update(path, fail)
+        storage.update(path, fail)
     assert path.read_bytes() == before
 
 
@@ -117,7 +117,7 @@ def test_change_that_makes_index_invalid_is_refused(tmp_path: Path) -> None:
         entries["../escape"] = Entry(remote_url="s3://bkt/x?X-Amz-Signature=secretsecret", size=1)
 
     with pytest.raises(CheckFailed, match="the index was not changed") as caught:
-        index.update(path, bad)
+        storage.update(path, bad)
     assert "secretsecret" not in str(caught.value)
     assert path.read_bytes() == before
 
@@ -131,7 +131,7 @@ def test_write_failure_leaves_file_and_no_temp(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(UserError, match=r"No space left on device.*it was not changed"):
-        index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
+        storage.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [
         ".gitattributes",
@@ -158,14 +158,14 @@ def test_unwritable_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(
         UserError, match=r"metadata.json: cannot write: Permission denied; it was not changed"
     ):
-        index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
+        storage.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert path.read_bytes() == before
 
 
 def test_file_mode_is_kept(tmp_path: Path) -> None:
     path = seed(tmp_path)
     path.chmod(0o640)
-    index.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
+    storage.update(path, lambda entries: entries.update(x=Entry(remote_url="s3://bkt/x", size=1)))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
@@ -177,7 +177,7 @@ def _add_entries(path: str, worker: int, count: int) -> None:
         def add(entries: dict[str, Entry], name: str = name, new: Entry = new) -> None:
             entries[name] = new
 
-        index.update(Path(path), add)
+        storage.update(Path(path), add)
 
 
 def test_parallel_writers_lose_nothing(tmp_path: Path) -> None:
@@ -192,16 +192,16 @@ def test_parallel_writers_lose_nothing(tmp_path: Path) -> None:
     for process in processes:
         process.join(timeout=120)
         assert process.exitcode == 0
-    entries = index.load(path)
+    entries = storage.load(path)
     assert len(entries) == workers * per_worker
-    assert index.check_file(path) == []
+    assert storage.check_file(path) == []
 
 
-def test_find_index_walks_up_to_the_repository(tmp_path: Path) -> None:
+def test_find_root_walks_up_to_the_repository(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
     deep = repo / "a" / "b"
     deep.mkdir(parents=True)
-    assert index.find_index(deep) == repo.resolve() / ".lfs-meta" / "metadata.json"
+    assert storage.find_root(deep) == repo.resolve()
     (repo / "a" / ".lfs-meta").mkdir()
-    assert index.find_index(deep) == repo.resolve() / "a" / ".lfs-meta" / "metadata.json"
+    assert storage.find_root(deep) == repo.resolve() / "a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from lfs_meta import fhir, staged, stamp
+from lfs_meta import git as git_layer
 from lfs_meta.cli import main
+from lfs_meta.fhir import mapping, meta, stamp
 
 from conftest import ROOT, SEED_INDEX, git, pre_commit, usage_error
 
@@ -216,13 +218,13 @@ class Mappings:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         self.count = 0
         self.capsys = capsys
-        real = fhir.ndjson_files
+        real = mapping.ndjson_files
 
         def counted(*args: Any) -> dict[str, bytearray]:
             self.count += 1
             return real(*args)
 
-        monkeypatch.setattr(fhir, "ndjson_files", counted)
+        monkeypatch.setattr(mapping, "ndjson_files", counted)
 
     def made(self, argv: list[str]) -> tuple[int, str, int]:
         """(exit status, JSON report, mappings made) of one init-meta run."""
@@ -286,7 +288,7 @@ def test_anything_meta_depends_on_maps_the_index_again(
     elif change == "deleted file":
         (repo / META / "Patient.ndjson").unlink()
     elif change == "code":
-        monkeypatch.setattr(stamp, "_code_fingerprint", lambda: "another lfs-meta")
+        monkeypatch.setattr(meta, "_code_fingerprint", lambda: "another lfs-meta")
     else:
         note_of(repo).write_text('{"key": ')
     assert mappings.made(argv)[::2] == (0, 1)
@@ -348,7 +350,7 @@ def test_blob_ids_are_gits_and_pathspecs_are_literal(repo: Path) -> None:
     for name in ("a*b.ndjson", "axb.ndjson", "plain.ndjson"):
         (repo / name).write_text(f"{name}\n")
     assert git(repo, "add", "a*b.ndjson", "axb.ndjson").returncode == 0
-    ids = staged.blob_ids(repo, ["a*b.ndjson", "plain.ndjson"])
+    ids = git_layer.staged_blob_ids(repo, ["a*b.ndjson", "plain.ndjson"])
     hashed = git(repo, "hash-object", "a*b.ndjson").stdout.strip()
     assert ids == {"a*b.ndjson": hashed}
     assert stamp.blob_id((repo / "a*b.ndjson").read_bytes()) == hashed
@@ -441,3 +443,20 @@ def test_a_missing_input_named_on_the_command_line_is_an_error(
         "lfs-meta: error: --input nope.json: no such file; pass the index (default .lfs-meta/metadata.json)\n"
     )
     assert not (repo / META).exists()
+
+
+def test_the_code_fingerprint_reads_each_module_through_its_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note's key covers the source of the modules that shape META/, found by import, not by name."""
+    module_file = tmp_path / "shaping_probe.py"
+    module_file.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("shaping_probe")
+    first = stamp.fingerprint([mapping, probe])
+    assert stamp.fingerprint([mapping, probe]) == first
+    module_file.write_text("VALUE = 2\n")
+    assert stamp.fingerprint([mapping, probe]) != first
+    assert stamp.fingerprint([mapping]) != stamp.fingerprint([meta])
+    with pytest.raises(RuntimeError, match="sys: its source cannot be read"):
+        stamp.fingerprint([sys])

@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lfs_meta import merge
 from lfs_meta.cli import main
-from lfs_meta.entry import Entry
-from lfs_meta.errors import CheckFailed
+from lfs_meta.index import merge
+from lfs_meta.index.entry import Entry
 
 from conftest import git, lfs_meta
 
@@ -101,14 +100,21 @@ def test_rebase_replays_additions_through_the_driver(repo: Path, cli_env: dict[s
     assert sorted(json.loads((repo / INDEX).read_text())) == ["a.vcf", "b.vcf", "c.vcf", "d.vcf"]
 
 
-def test_a_merge_that_would_make_an_invalid_index_keeps_ours(tmp_path: Path) -> None:
+def test_a_merge_that_would_make_an_invalid_index_keeps_ours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sides = {name: tmp_path / name for name in ("base", "ours", "theirs")}
     sides["base"].write_text("{}")
     sides["ours"].write_text(json.dumps({"a": entry("a")}))
     sides["theirs"].write_text(json.dumps({"a/b": entry("b")}))
     before = sides["ours"].read_bytes()
-    with pytest.raises(CheckFailed, match="'a' is tracked as a file, so 'a/b' cannot be inside it"):
-        merge.run_driver(sides["base"], sides["ours"], sides["theirs"], ".lfs-meta/metadata.json")
+    argv = [
+        "merge-driver",
+        *(str(sides[name]) for name in ("base", "ours", "theirs")),
+        ".lfs-meta/metadata.json",
+    ]
+    assert main(argv) == 1
+    assert "'a' is tracked as a file, so 'a/b' cannot be inside it" in capsys.readouterr().err
     assert sides["ours"].read_bytes() == before
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerSasPermissions, ContentSettings, generate_container_sas
 
-from lfs_meta import schema
-from lfs_meta.entry import Entry
 from lfs_meta.errors import NotFound, RemoteError, Unreachable, UserError
+from lfs_meta.index import schema
+from lfs_meta.index.entry import Entry
 from lfs_meta.providers import Options, azure
 
 from emulators import AZURE_ACCOUNT_KEY, AzureEmulator, azure_connection_string, free_port

@@ -15,9 +15,9 @@ from typing import Any
 import google_crc32c
 import pytest
 
-from lfs_meta import normalize, schema
 from lfs_meta.errors import NotFound, Unreachable, UserError
-from lfs_meta.providers import Options, gcs
+from lfs_meta.index import schema
+from lfs_meta.providers import Options, gcs, normalize
 
 from emulators import HOST, GcsEmulator, free_port, unique_name
 

@@ -6,18 +6,19 @@ import base64
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lfs_meta import exclude, pull
 from lfs_meta.cli import main
-from lfs_meta.index import load
+from lfs_meta.index.storage import load
+from lfs_meta.worktree import download, exclude
 
 import emulators
-from conftest import Store, commit_all, git, use_env
+from conftest import S3Object, Store, commit_all, git, use_env
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 CONTENT = {
@@ -176,7 +177,7 @@ def test_a_kept_part_file_is_resumed_and_a_bad_one_is_started_again(
     target = repo / "data" / "b.bam"
     entry = load(repo / INDEX)["data/b.bam"]
     target.parent.mkdir(parents=True)
-    part = pull.part_path(target, entry)
+    part = download.part_path(target, entry)
     part.write_bytes(body[:400_000])
     code, result = run(capsys, "pull", "data/b.bam")
     assert code == 0 and target.read_bytes() == body
@@ -219,19 +220,14 @@ def test_a_pinned_version_is_fetched_after_the_object_is_overwritten(
     git_repo: Path,
     s3_client: Any,
     s3_bucket: str,
-    s3_emulator: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    track_s3: Callable[..., S3Object],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
     s3_client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3_client.put_object(Bucket=s3_bucket, Key="v/a.vcf", Body=b"first version\n")
-    assert main(["track-remote", f"s3://{s3_bucket}/v/a.vcf", "--path", "data/a.vcf"]) == 0
+    tracked = track_s3("v/a.vcf", b"first version\n", path="data/a.vcf")
     pinned = load(git_repo / INDEX)["data/a.vcf"].version_id
     assert pinned
-    s3_client.put_object(Bucket=s3_bucket, Key="v/a.vcf", Body=b"second, longer version\n")
-    capsys.readouterr()
+    tracked.put(b"second, longer version\n")
 
     code, result = run(capsys, "pull", "data/a.vcf")
     assert code == 0, result
@@ -265,16 +261,8 @@ def test_a_wrong_digest_in_the_index_stops_the_file(
 
 @pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "SHA1", "SHA256"])
 def test_s3_checksums_are_verified_as_s3_computes_them(
-    git_repo: Path,
-    s3_client: Any,
-    s3_bucket: str,
-    s3_emulator: Any,
-    algorithm: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    git_repo: Path, track_s3: Callable[..., S3Object], algorithm: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
     body = b"123456789"  # the CRC catalogue's check input: CRC-32C of it is e3069283
     # botocore computes CRC32C only with awscrt installed; the published check value is given instead.
     given = {
@@ -282,33 +270,18 @@ def test_s3_checksums_are_verified_as_s3_computes_them(
         "ChecksumCRC32C": base64.b64encode(bytes.fromhex("e3069283")).decode(),
     }
     checksum = given if algorithm == "CRC32C" else {"ChecksumAlgorithm": algorithm}
-    s3_client.put_object(Bucket=s3_bucket, Key="c/a.bam", Body=body, **checksum)
-    assert main(["track-remote", f"s3://{s3_bucket}/c/a.bam", "--path", "data/a.bam"]) == 0
+    track_s3("c/a.bam", body, path="data/a.bam", **checksum)
     name = algorithm.lower()
     assert name in load(git_repo / INDEX)["data/a.bam"].checksums
-    capsys.readouterr()
     code, result = run(capsys, "pull", "--all")
     assert code == 0, result
     assert by_path(result)["data/a.bam"]["verified"] == ["size", *sorted({"md5", name})]
 
 
 @pytest.fixture
-def one_s3_object(
-    git_repo: Path,
-    s3_emulator: emulators.S3Emulator,
-    s3_client: Any,
-    s3_bucket: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> str:
+def one_s3_object(track_s3: Callable[..., S3Object]) -> str:
     """The URL of one object tracked as deep/dir/a.vcf in `git_repo`, the working directory."""
-    use_env(monkeypatch, s3_emulator.env)
-    monkeypatch.chdir(git_repo)
-    s3_client.put_object(Bucket=s3_bucket, Key="deep/dir/a.vcf", Body=b"abc")
-    url = f"s3://{s3_bucket}/deep/dir/a.vcf"
-    assert main(["track-remote", url, "--path", "deep/dir/a.vcf"]) == 0
-    capsys.readouterr()
-    return url
+    return track_s3("deep/dir/a.vcf", b"abc").url
 
 
 def test_missing_credentials_stop_the_pull_before_it_writes_anything(

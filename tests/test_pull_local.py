@@ -16,10 +16,11 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from lfs_meta import exclude, fs, pull
+from lfs_meta import fs
 from lfs_meta.cli import main
-from lfs_meta.index import load
+from lfs_meta.index.storage import load
 from lfs_meta.progress import Progress, human_bytes
+from lfs_meta.worktree import download, exclude
 
 from conftest import BIN, commit_all, git, usage_error
 
@@ -140,7 +141,7 @@ def test_a_full_disk_leaves_nothing_at_the_path(
     track_file(tmp_path, "a.vcf", b"alpha\n" * 100_000, "data/a.vcf")
     target = repo / "data" / "a.vcf"
     target.parent.mkdir()
-    part = pull.part_path(target, load(repo / INDEX)["data/a.vcf"])
+    part = download.part_path(target, load(repo / INDEX)["data/a.vcf"])
     opened = fs.open_file
 
     def on_a_full_disk(path: Path, within: Path, flags: int, **options: bool) -> BinaryIO:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from lfs_meta import index
 from lfs_meta.cli import main
-from lfs_meta.entry import Entry
+from lfs_meta.index import storage
+from lfs_meta.index.entry import Entry
 
 from conftest import BIN, lfs_meta, use_env
 
@@ -55,14 +55,14 @@ def test_eight_processes_tracking_at_once_lose_nothing(
     for process in writers:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, out + err
-    entries = index.load(git_repo / INDEX)
+    entries = storage.load(git_repo / INDEX)
     assert len(entries) == 400
     assert {path.split("/")[1] for path in entries} == {f"w{writer}" for writer in range(8)}
     assert lfs_meta(git_repo, cli_env, "validate").returncode == 0
 
 
 def big_index(entries: int) -> bytes:
-    return index.dumps(
+    return storage.dumps(
         {
             f"data/batch{n % 100}/sample{n}.vcf.gz": Entry(
                 remote_url=f"s3://cohort/batch{n % 100}/sample{n}.vcf.gz", size=n, etag=f"{n:032x}"
@@ -98,7 +98,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_index_or_the_new_one(
         writer.wait(timeout=60)
         now = path.read_bytes()
         assert now == old or json.loads(now).keys() == json.loads(old).keys() | {"new/file.vcf"}
-        assert not now or now == old or index.problems_in(now) == []
+        assert not now or now == old or storage.problems_in(now) == []
     assert caught_mid_write >= 1, "the writer was never caught between its temporary file and the rename"
     leftovers = list(path.parent.glob(".metadata.json.*.tmp"))
     assert leftovers, "a killed writer's temporary file"
@@ -142,7 +142,7 @@ def test_a_full_disk_is_one_line_and_the_index_is_unchanged(tmp_path: Path, cli_
     with small_filesystem(tmp_path / "small", "256k") as small:
         index_path = seeded_repo(small)
         assert main(["validate", str(index_path)]) == 0
-        with index.locked(index_path):  # a repository used before: its lock file and .gitignore exist
+        with storage.locked(index_path):  # a repository used before: its lock file and .gitignore exist
             pass
         before = index_path.read_bytes()
         filler = small / "filler"

@@ -171,17 +171,17 @@ def test_an_endless_http_body_is_cut_at_the_recorded_size(
 ) -> None:
     assert main(["track-remote", endless, "--path", "huge.bin"]) == 0
     sizes: list[int] = []
-    from lfs_meta import pull
+    from lfs_meta.worktree import download
 
-    real_fetch = pull.Puller._fetch
+    real_fetch = download.Puller._fetch
 
-    def watched(self: pull.Puller, *args: object) -> object:
+    def watched(self: download.Puller, *args: object) -> object:
         try:
             return real_fetch(self, *args)  # type: ignore[arg-type]
         finally:
             sizes.extend(path.stat().st_size for path in repo.glob(".huge.bin.*"))
 
-    monkeypatch.setattr(pull.Puller, "_fetch", watched)
+    monkeypatch.setattr(download.Puller, "_fetch", watched)
     assert main(["pull", "huge.bin"]) == 1
     assert "is larger than recorded" in capsys.readouterr().err
     assert sizes and max(sizes) <= 11

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lfs_meta import paths, reader, schema, urls
 from lfs_meta.cli import main
+from lfs_meta.index import paths, schema, strictjson, urls
 
 from conftest import SEED_INDEX
 
@@ -372,7 +372,7 @@ def test_unusable_file_is_a_usage_error(
 def test_compiled_schema_never_passes_what_jsonschema_rejects(
     text: str | bytes, where: str, words: str
 ) -> None:
-    parsed = reader.parse(text.encode() if isinstance(text, str) else text)
+    parsed = strictjson.parse(text.encode() if isinstance(text, str) else text)
     if parsed.data is not None:
         rejected = any(True for _ in schema.validator().iter_errors(parsed.data))
         assert not (rejected and schema.is_valid(parsed.data))
@@ -531,7 +531,7 @@ def test_fast_parse_is_exactly_the_strict_one_or_declines(value: object, newline
         return dict(pairs)
 
     strict = json.loads(raw, object_pairs_hook=pairs_hook)
-    fast = reader._parse_canonical(raw)
+    fast = strictjson._parse_canonical(raw)
     if fast is not None:
         assert not repeated
         assert _typed(fast) == _typed(strict)
@@ -547,7 +547,7 @@ def test_fast_parse_is_exactly_the_strict_one_or_declines(value: object, newline
 )
 def test_fast_parse_takes_every_index_lfs_meta_writes(value: dict[str, object]) -> None:
     raw = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-    fast = reader._parse_canonical(raw)
+    fast = strictjson._parse_canonical(raw)
     assert fast is not None and _typed(fast) == _typed(value)
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from lfs_meta.entry import Entry
 from lfs_meta.errors import UserError
+from lfs_meta.index.entry import Entry
 
 _MODULES = {"s3": "s3", "gs": "gcs", "az": "azure", "https": "http", "http": "http", "file": "file"}
 AZURE_HOST_SUFFIX = ".blob.core.windows.net"

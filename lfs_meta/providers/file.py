@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from lfs_meta import normalize
-from lfs_meta.entry import Entry
 from lfs_meta.errors import NotFound, RemoteError
-from lfs_meta.providers import Options, RequestCounter
+from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, RequestCounter, normalize
 
 _CHUNK = 1 << 20
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from lfs_meta import normalize, urls
-from lfs_meta.entry import Entry
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
-from lfs_meta.providers import Options, RequestCounter, missing_sdk, strong_etag
+from lfs_meta.index import urls
+from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, RequestCounter, missing_sdk, normalize, strong_etag
 
 if TYPE_CHECKING:
     import requests

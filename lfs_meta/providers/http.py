@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from http.client import HTTPMessage, HTTPResponse
 
-from lfs_meta import normalize, urls
-from lfs_meta.entry import Entry
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError
-from lfs_meta.providers import Options, RequestCounter, strong_etag
+from lfs_meta.index import urls
+from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, RequestCounter, normalize, strong_etag
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 20

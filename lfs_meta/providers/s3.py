@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from lfs_meta import normalize
-from lfs_meta.entry import Entry
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
-from lfs_meta.providers import Options, RequestCounter, missing_sdk, strong_etag
+from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, RequestCounter, missing_sdk, normalize, strong_etag
 
 CREDENTIAL_HELP = (
     "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run on an instance/ECS/IRSA role, "

@@ -1,0 +1,1 @@
+"""One module per command, each `run(repo, args) -> int`; none imports another."""

@@ -1,0 +1,90 @@
+"""`lfs-meta check`: compare entries with their remote objects now; with --pre-push, the pushed index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from lfs_meta import providers
+from lfs_meta.drift import compare, pushed, scan
+from lfs_meta.drift.compare import Finding
+from lfs_meta.errors import UserError
+from lfs_meta.index import selection, storage
+from lfs_meta.index.entry import Entry
+from lfs_meta.repo import Repo
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    if args.changed_only and not args.pre_push:
+        raise UserError("--changed-only goes with --pre-push")
+    if args.pre_push and (args.update or args.paths):
+        raise UserError("--pre-push checks what is pushed; run --update or name PATHs without it")
+    if args.pre_push:
+        entries = pushed.entries(repo, os.environ, args.changed_only)
+    else:
+        entries = selection.select(storage.load(repo.index_path), args.paths, str(repo.index_path))
+    options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
+    remotes = providers.Providers(options)
+    findings = scan.check(remotes, entries, args.jobs)
+    updated = _update(repo, remotes, findings, entries) if args.update else []
+    _report(findings, remotes.request_counts(), args.json, args.stats, updated)
+    code = compare.exit_code(findings, args.allow_unreachable, updated)
+    if args.pre_push and code:
+        _refuse_push(findings, args.allow_unreachable)
+    return code
+
+
+def _update(
+    repo: Repo, remotes: providers.Providers, findings: Sequence[Finding], entries: Mapping[str, Entry]
+) -> list[str]:
+    fresh = scan.refresh(remotes, entries, findings)
+    if fresh:
+        storage.update(repo.index_path, scan.accept(fresh))
+    return sorted(fresh)
+
+
+def _report(
+    findings: Sequence[Finding],
+    requests: Mapping[str, int],
+    as_json: bool,
+    stats: bool,
+    updated: Sequence[str],
+) -> None:
+    counts = compare.summary(findings)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "summary": counts,
+                    "findings": [f.as_json() for f in findings],
+                    "updated": list(updated),
+                    "requests": dict(requests),
+                },
+                indent=2,
+            )
+        )
+        return
+    for finding in findings:
+        if finding.status != compare.UNCHANGED and finding.path not in updated:
+            print(compare.describe(finding, update_hint=not updated))
+    for path in updated:
+        print(f"{path}: updated to the remote's current metadata")
+    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items()))
+    if stats:
+        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
+        print(f"requests: {made}", file=sys.stderr)
+
+
+def _refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
+    drifted = [f.path for f in findings if f.status in compare.DRIFT]
+    unreachable = [f.path for f in findings if f.status == compare.UNREACHABLE and not allow_unreachable]
+    named = ", ".join(drifted + unreachable)
+    print(
+        f"lfs-meta: push refused: remote objects changed or could not be checked: {named}. "
+        "Accept their current state with 'lfs-meta check --update' and commit, "
+        "or skip this check once with 'SKIP=lfs-meta-drift git push'",
+        file=sys.stderr,
+    )

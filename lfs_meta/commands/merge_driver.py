@@ -1,0 +1,48 @@
+"""`lfs-meta merge-driver`: git's merge driver for the index; the result goes to git's %A file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lfs_meta import fs
+from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.index import merge, storage
+from lfs_meta.index.entry import Entry
+from lfs_meta.repo import Repo
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    """Exit 1 leaves the merge to the user."""
+    shown = args.path
+    sides = [
+        _read_side(path, f"{shown} ({name})")
+        for path, name in ((args.base, "base"), (args.ours, "ours"), (args.theirs, "theirs"))
+    ]
+    merged, conflicts = merge.merge(*sides)
+    text = storage.dumps(merged)
+    problems = storage.problems_in(text.encode())
+    if problems:
+        raise CheckFailed(
+            f"{problems[0].format(shown)}; merged, the two sides make an invalid index, so ours was kept; "
+            "fix it by hand, then git add it"
+        )
+    fs.write_atomic(args.ours, text.encode(), args.ours.parent)  # the file git made for the result
+    if conflicts:
+        print(
+            f"lfs-meta: {shown}: {', '.join(conflicts)} changed differently on both sides "
+            "(our version kept for now); take one side per path with "
+            f"'lfs-meta merge-resolve --ours|--theirs PATH...', then 'git add {shown}'",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _read_side(path: Path, name: str) -> dict[str, Entry]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    return storage.loads(raw, name) if raw.strip() else {}  # no common ancestor: git passes an empty base

@@ -1,0 +1,19 @@
+"""`lfs-meta untrack`: remove entries (a directory removes everything under it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from lfs_meta import tracking
+from lfs_meta.index import storage
+from lfs_meta.repo import Repo
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    removed = storage.update(repo.index_path, tracking.untrack(repo.index_path, args.paths))
+    if args.json:
+        print(json.dumps({"untracked": removed}, indent=2))
+    else:
+        print(f"untracked {len(removed)}: {', '.join(removed)}")
+    return 0

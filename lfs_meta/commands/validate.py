@@ -1,0 +1,49 @@
+"""`lfs-meta validate`: report every problem in one or more index files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from lfs_meta import git
+from lfs_meta.errors import UserError
+from lfs_meta.index import storage
+from lfs_meta.index.problem import Problem
+from lfs_meta.repo import Repo
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    if args.staged and args.files:
+        raise UserError("validate takes FILE arguments or --staged, not both")
+    if args.staged:
+        results = [(f"{storage.INDEX_PATH.as_posix()} (staged)", storage.problems_in(_staged_index(repo)))]
+    else:
+        results = [(str(path), storage.check_file(path)) for path in args.files or [repo.index_path]]
+    if args.json:
+        report = [p.as_json(name) for name, problems in results for p in problems]
+        print(json.dumps({"valid": not report, "problems": report}, indent=2))
+    else:
+        _print_report(results)
+    return 1 if any(problems for _, problems in results) else 0
+
+
+def _print_report(results: list[tuple[str, list[Problem]]]) -> None:
+    for name, problems in results:
+        for problem in problems:
+            print(problem.format(name))
+    total = sum(len(problems) for _, problems in results)
+    if total:
+        bad = sum(1 for _, problems in results if problems)
+        print(f"{total} problem(s) in {bad} of {len(results)} file(s)")
+    else:
+        print(f"{len(results)} file(s) valid")
+
+
+def _staged_index(repo: Repo) -> bytes:
+    """The index as it is in git's staging area, which is what a commit will record."""
+    raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix())
+    if raw is None:
+        raise UserError(
+            f"no staged {storage.INDEX_PATH.as_posix()} here; run from the repository root after 'git add'"
+        )
+    return raw

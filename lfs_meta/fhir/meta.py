@@ -1,0 +1,303 @@
+"""META/: the index as FHIR NDJSON files, kept current by rewriting only files whose bytes change."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfs_meta import config, fs, git
+from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.fhir import content_types, mapping, stamp
+from lfs_meta.index import attributes, entry, storage
+from lfs_meta.index.entry import Entry
+from lfs_meta.index.problem import Problem
+from lfs_meta.repo import Repo
+
+DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"  # from the repository's root
+Content = bytes | bytearray  # what a META/ file should hold
+_CHUNK = 1 << 20
+STUB_FILES = ("Patient.ndjson", "Specimen.ndjson")
+
+
+@dataclass(frozen=True)
+class Request:
+    output: Path | None = None  # the DocumentReference file; DEFAULT_OUTPUT below the root when None
+    version: str | None = None  # overrides [fhir] version
+    project: str | None = None  # overrides [fhir] project
+    staged: bool = False  # read the index as staged
+    compare_staged: bool = False  # and also say which files as staged are not current
+    check_only: bool = False  # write nothing
+
+
+@dataclass(frozen=True)
+class Outcome:
+    files: Mapping[Path, Content | None]
+    rewrite: list[Path]  # differ on disk from what was generated
+    unstaged: list[Path]  # differ in git's staging area (with --staged)
+    check_only: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rewrite or self.unstaged)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "files": {
+                shown(path): {"resources": count(data), "changed": path in self.rewrite}
+                for path, data in self.files.items()
+                if data is not None or path in self.rewrite
+            },
+            "unstaged": [shown(path) for path in self.unstaged],
+            "written": not self.check_only and bool(self.rewrite),
+        }
+
+
+def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
+    """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
+    files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
+    for name in STUB_FILES:
+        files[document_file.with_name(name)] = ndjson[Path(name).stem] or None
+    return files
+
+
+def refresh(repo: Repo, request: Request) -> Outcome | None:
+    """Bring META/ up to date (unless `check_only`); None when there is no index."""
+    output = request.output or repo.root / DEFAULT_OUTPUT
+    within = trusted_directory(output, repo.root)
+    _check_output_directory(output, within)
+    if output.name in STUB_FILES:
+        raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
+    settings = _settings(repo, request)
+    files_owned = owned(output)
+    now = _Now.read(repo, request, files_owned)
+    if now is None:
+        return None
+    note_key = stamp.key(now.index_id, settings.version, settings.project, files_owned, _code_fingerprint())
+    outcome = _recalled(now, note_key, files_owned, within, request.check_only)
+    if outcome is None:
+        files = _mapped(now, repo, request, settings, output)
+        outcome = Outcome(
+            files,
+            rewrite=[path for path, data in files.items() if not _holds(path, data, within)],
+            unstaged=[
+                path for path, staged_id in now.staged_ids.items() if staged_id != now.blob_id(files[path])
+            ],
+            check_only=request.check_only,
+        )
+        if not request.check_only:
+            for path in outcome.rewrite:
+                _write(path, files[path], within)
+            if now.note:
+                now.note.remember(note_key, {path.name: now.blob_id(files[path]) for path in files_owned})
+    if not request.check_only:
+        _keep_out_of_filters(repo, output, within)
+    return outcome
+
+
+def index_name(repo: Repo, request: Request) -> str:
+    return f"{repo.index_path} (staged)" if request.staged else str(repo.index_path)
+
+
+@dataclass
+class _Now:
+    """The index and META/ as they are now: on disk, or in git's staging area."""
+
+    note: stamp.Note | None
+    index_id: str  # the index's blob id
+    raw: bytes | None  # the index's bytes, when read from disk, until taken
+    staged_ids: dict[Path, str | None]  # the owned files' staged blob ids, when they must be current there
+
+    @classmethod
+    def read(cls, repo: Repo, request: Request, files_owned: list[Path]) -> _Now | None:
+        """None when there is no index."""
+        note = stamp.Note.of(repo.git_dirs)
+        relative = _relative(repo.root, files_owned) if request.compare_staged else {}
+        raw = None
+        if request.staged:
+            ids = git.staged_blob_ids(repo.root, [storage.INDEX_PATH.as_posix(), *relative.values()])
+            index_id = ids.get(storage.INDEX_PATH.as_posix())
+        else:
+            ids = {}
+            raw = _read_index(repo.index_path, files_owned[0].parent)
+            index_id = None if raw is None else stamp.blob_id(raw, _format(note))
+        if index_id is None:
+            return None
+        return cls(note, index_id, raw, {path: ids.get(name) for path, name in relative.items()})
+
+    def blob_id(self, data: Content | None) -> str | None:
+        return None if data is None else stamp.blob_id(data, _format(self.note))
+
+    def take_index(self, root: Path) -> bytes:
+        """The index's bytes, no longer held here: at 1M entries they are 300 MB that the FHIR lines
+        do not need."""
+        raw, self.raw = self.raw, None
+        return raw if raw is not None else git.staged_blob(root, storage.INDEX_PATH.as_posix()) or b""
+
+
+def _format(note: stamp.Note | None) -> str:
+    return note.object_format if note else "sha1"
+
+
+def _code_fingerprint() -> str:
+    """The source of every module that decides META/'s bytes, this one included, found through
+    the import system: editing any of them invalidates every note."""
+    return stamp.fingerprint((mapping, content_types, entry, config, sys.modules[__name__]))
+
+
+def _keep_out_of_filters(repo: Repo, output: Path, within: Path) -> None:
+    """Best effort: a read-only checkout still gets its META/ checked; doctor names what is missing."""
+    index_path = repo.index_path
+    with contextlib.suppress(OSError, UserError):
+        if index_path.parent.name == storage.INDEX_PATH.parent.name and fs.inside(index_path, repo.root):
+            attributes.ensure(index_path.parent, repo.root, attributes.INDEX_RULES)
+        if within == repo.root:  # an --output outside the work tree is not git's business
+            attributes.ensure(output.parent, within, attributes.META_RULES)
+
+
+def trusted_directory(output: Path, root: Path) -> Path:
+    """Where the walk to META/ starts: the work tree's root, below which no link is followed, or the
+    directory of an --output outside the work tree, which the user named (and is made here)."""
+    if fs.inside(output, root):
+        return root
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{shown(output.parent)}: cannot create: {exc.strerror}") from None
+    return output.parent
+
+
+def _check_output_directory(output: Path, within: Path) -> None:
+    """Refuse, before anything is read or written, a META/ that is a link or not a directory."""
+    try:
+        with fs.directory(output.parent, within):
+            pass
+    except FileNotFoundError:
+        pass  # made when the files are written
+    except NotADirectoryError:
+        fix = "move it away or choose another --output"
+        raise UserError(f"{shown(output.parent)}: not a directory; {fix}") from None
+    except OSError as exc:
+        raise UserError(f"{shown(output.parent)}: cannot open: {exc.strerror}") from None
+
+
+def _recalled(
+    now: _Now, note_key: str, files_owned: list[Path], within: Path, check_only: bool
+) -> Outcome | None:
+    """Nothing to do, when the note says the files on disk (and staged) are what `note_key`
+    generates; None whenever that is not certain."""
+    known = now.note.recall(note_key) if now.note else None
+    if known is None:
+        return None
+    files: dict[Path, Content | None] = {}
+    for path in files_owned:
+        try:
+            files[path] = fs.read_bytes(path, within)
+        except FileNotFoundError:
+            files[path] = None
+        except (OSError, UserError):
+            return None  # the full run reports it
+        if now.blob_id(files[path]) != known.get(path.name):
+            return None
+    if any(staged_id != known.get(path.name) for path, staged_id in now.staged_ids.items()):
+        return None
+    return Outcome(files, rewrite=[], unstaged=[], check_only=check_only)
+
+
+def _settings(repo: Repo, request: Request) -> config.Config:
+    """.lfs-meta/config, overridden by the command line."""
+    configured = repo.settings
+    return config.Config(
+        configured.project if request.project is None else request.project,
+        request.version or configured.version,
+    )
+
+
+def owned(output: Path) -> list[Path]:
+    """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it."""
+    return [output, *(output.with_name(name) for name in STUB_FILES)]
+
+
+def _mapped(
+    now: _Now, repo: Repo, request: Request, settings: config.Config, output: Path
+) -> dict[Path, Content | None]:
+    entries = _entries(now.take_index(repo.root), index_name(repo, request), output.parent)
+    return outputs(mapping.ndjson_files(entries, settings.version, settings.project), output)
+
+
+def out_of_date(repo: Repo) -> list[Path]:
+    """The files `lfs-meta init-meta` would rewrite now."""
+    output = repo.root / DEFAULT_OUTPUT
+    now = _Now.read(repo, Request(), owned(output))
+    if now is None:
+        return []
+    files = _mapped(now, repo, Request(), _settings(repo, Request()), output)
+    return [path for path, data in files.items() if not _holds(path, data, repo.root)]
+
+
+def _read_index(path: Path, meta: Path) -> bytes | None:
+    try:
+        raw = storage.read(path)
+    except FileNotFoundError:
+        return None
+    if isinstance(raw, Problem):
+        raise CheckFailed(f"{storage.failure([raw], str(path))}; {shown(meta)}/ was left as it was")
+    return raw
+
+
+def _entries(raw: bytes, name: str, meta: Path) -> dict[str, Entry]:
+    try:
+        return storage.loads(raw, name)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}; {shown(meta)}/ was left as it was") from None
+
+
+def _relative(root: Path, paths: list[Path]) -> dict[Path, str]:
+    """Each path relative to the repository root, as git names it."""
+    relative = {}
+    for path in paths:
+        try:
+            relative[path] = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            raise UserError(
+                f"--output {path.parent} is outside the repository; --staged needs it inside"
+            ) from None
+    return relative
+
+
+def _holds(path: Path, data: Content | None, within: Path) -> bool:
+    """Whether the file holds exactly `data` (None: does not exist), read in chunks, not whole:
+    META/ files of a large index are hundreds of megabytes."""
+    try:
+        with fs.open_file(path, within, os.O_RDONLY) as stream:
+            if data is None or os.fstat(stream.fileno()).st_size != len(data):
+                return False
+            view = memoryview(data)
+            for start in range(0, len(data), _CHUNK):
+                if stream.read(_CHUNK) != view[start : start + _CHUNK]:
+                    return False
+            return True
+    except FileNotFoundError:
+        return data is None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _write(path: Path, data: Content | None, within: Path) -> None:
+    if data is None:
+        fs.unlink(path, within)
+        return
+    # Not fsynced: a META/ file is regenerated whenever its bytes are not what they should be.
+    fs.write_atomic(path, data, within, durable=False)
+
+
+def count(data: Content | None) -> int:
+    """The resources in an NDJSON file's bytes: one per line."""
+    return 0 if data is None else data.count(b"\n")
+
+
+def shown(path: Path) -> str:
+    return os.path.relpath(path)

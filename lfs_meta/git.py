@@ -1,0 +1,138 @@
+"""Every git command lfs-meta runs: one place that spawns git, reads its NUL-separated output and
+turns its failures into one error type.
+
+GitPython is not used: importing it takes longer (about 0.13 s here) than the whole pre-push hook
+otherwise spends starting, and it runs these same git commands underneath.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfs_meta.errors import UserError
+
+
+class GitError(UserError):
+    """git is not installed, or the directory is not in a repository, or a ref names no commit."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a working tree's repository keeps its files (absolute paths), and how it names objects."""
+
+    git_dir: Path  # a linked worktree's own
+    common_dir: Path  # shared by all worktrees: info/exclude, hooks
+    prefix: str  # the directory git was asked about, below the top of the working tree: 'sub/' or ''
+    object_format: str  # sha1, or sha256 in SHA-256 repositories
+
+
+def _run(args: Sequence[str], cwd: Path, *, literal: bool = False) -> subprocess.CompletedProcess[bytes]:
+    command = ["git", "--literal-pathspecs", *args] if literal else ["git", *args]
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GitError(
+            "git is not installed; lfs-meta reads the repository through it (install git)"
+        ) from None
+    except NotADirectoryError:
+        raise GitError(f"{cwd}: not a directory") from None
+
+
+def _not_a_repository(directory: Path) -> GitError:
+    return GitError(f"{directory.resolve()}: not inside a git repository; run this from your repository")
+
+
+_MORE_FACTS = ("--show-prefix", "--show-object-format")
+
+
+def locate(directory: Path) -> Location | None:
+    """The repository holding `directory`; None outside git (or where git cannot run)."""
+    try:
+        done = _run(
+            # --git-dir, not --git-path: that one resolves a link at the file it names.
+            ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", *_MORE_FACTS],
+            directory,
+        )
+    except GitError:
+        return None
+    lines = done.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if done.returncode != 0 or len(lines) < 4:
+        return None
+    git_dir, common_dir, prefix, object_format = lines[:4]
+    return Location(Path(git_dir), Path(common_dir), prefix, object_format)
+
+
+def hooks_directory(directory: Path) -> Path:
+    """Where git runs hooks from: honours core.hooksPath, and is shared by linked worktrees."""
+    done = _run(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], directory)
+    if done.returncode != 0:
+        raise _not_a_repository(directory)
+    return Path(done.stdout.decode("utf-8", "surrogateescape").rstrip("\n"))
+
+
+def staged_blob(root: Path, path: str, stage: int = 0) -> bytes | None:
+    """The staged content of `path` (relative to the top of the working tree), None when not staged.
+
+    During a conflicted merge, stage 1 holds the common ancestor's version, 2 ours and 3 theirs.
+    """
+    done = _run(["cat-file", "blob", f":{stage}:{path}" if stage else f":{path}"], root)
+    return done.stdout if done.returncode == 0 else None
+
+
+def staged_blob_ids(root: Path, paths: Sequence[str]) -> dict[str, str]:
+    """The staged blob id of each of `paths` (relative to `root`) that is staged; one git call for all.
+
+    A conflicted path (stages 1-3, no stage 0) is not staged: the commit cannot record it as is.
+    """
+    done = _run(["ls-files", "--stage", "-z", "--", *paths], root, literal=True)
+    ids = {}
+    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = record.partition("\t")
+        fields = meta.split(" ")
+        if len(fields) == 3 and fields[2] == "0":
+            ids[path] = fields[1]
+    return ids
+
+
+def tracked_paths(root: Path) -> set[str]:
+    """Every path git itself tracks below `root` (relative to it)."""
+    done = _run(["ls-files", "-z"], root)
+    if done.returncode != 0:
+        raise _not_a_repository(root)
+    return {name.decode("utf-8", "surrogateescape") for name in done.stdout.split(b"\0") if name}
+
+
+def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
+    """`path`'s content (relative to the top of the working tree) in the commit `ref` names; None when
+    that commit has no such file."""
+    found = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], root)
+    if found.returncode == 1:
+        raise GitError(f"{ref}: not a commit in {root.resolve()}")
+    if found.returncode != 0:
+        raise _not_a_repository(root)
+    commit = found.stdout.decode().strip()
+    done = _run(["cat-file", "blob", f"{commit}:{path}"], root)
+    return done.stdout if done.returncode == 0 else None
+
+
+def filters(root: Path, paths: Sequence[str]) -> dict[str, str]:
+    """The filter driver git would run on each of `paths` (relative to `root`), for those that have one."""
+    try:
+        done = _run(["check-attr", "-z", "filter", "--", *paths], root)
+    except GitError:  # no git, or no such directory: nothing to say
+        return {}
+    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    found = {}
+    for path, _, value in zip(fields[0::3], fields[1::3], fields[2::3], strict=False):
+        if value not in ("unspecified", "unset", "set"):
+            found[path] = value
+    return found
+
+
+def set_config(root: Path, key: str, value: str) -> None:
+    """Set `key` in this clone's git config."""
+    if _run(["config", key, value], root).returncode != 0:
+        raise _not_a_repository(root)

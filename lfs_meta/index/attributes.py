@@ -1,0 +1,44 @@
+"""Keeping lfs-meta's own files out of git's filters (git-lfs above all).
+
+Data repositories often run `git lfs track "*.json" "*.ndjson"`; the index and META/ would then be
+committed as LFS pointers, and everything that reads them from git (the hooks, the merge driver)
+would read the pointer. A `.gitattributes` in the file's own directory outranks every rule in the
+directories above it (gitattributes(5)), so these two small committed files keep the index and
+META/ plain whatever the top-level rules say, and whenever those rules are added.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lfs_meta import fs
+
+FILE_NAME = ".gitattributes"
+INDEX_RULES = (
+    "# lfs-meta: the index is never sent through a filter (git-lfs or any other) and merges entry by entry\n"
+    "/metadata.json !filter !diff merge=lfs-meta\n"
+)
+META_RULES = (
+    "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n/*.ndjson !filter !diff\n"
+)
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
+FIX = (
+    "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes and META/.gitattributes, which keep "
+    "lfs-meta's files out of filters), then 'git add --renormalize .lfs-meta META' and commit"
+)
+
+
+def ensure(directory: Path, within: Path, rules: str) -> None:
+    """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
+    committed, and may be the user's own)."""
+    try:
+        created = fs.open_file(directory / FILE_NAME, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    with created:
+        created.write(rules.encode())
+
+
+def is_lfs_pointer(raw: bytes) -> bool:
+    return raw.startswith(LFS_POINTER_START)

@@ -1,0 +1,29 @@
+"""The three-way merge of two indexes, entry by entry (git's merge driver runs it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lfs_meta.index.entry import Entry
+
+DRIVER_NAME = "lfs-meta"  # merge=lfs-meta in .gitattributes, [merge "lfs-meta"] in git config
+DRIVER_COMMAND = "lfs-meta merge-driver %O %A %B %P"
+
+
+def merge(
+    base: Mapping[str, Entry], ours: Mapping[str, Entry], theirs: Mapping[str, Entry]
+) -> tuple[dict[str, Entry], list[str]]:
+    """(merged index, conflicting paths). A conflicting path keeps our side in the merged index."""
+    merged, conflicts = {}, []
+    for path in sorted(base.keys() | ours.keys() | theirs.keys()):
+        old, mine, their = base.get(path), ours.get(path), theirs.get(path)
+        if their in (mine, old):
+            chosen = mine
+        elif mine == old:
+            chosen = their
+        else:
+            conflicts.append(path)
+            chosen = mine
+        if chosen is not None:
+            merged[path] = chosen
+    return merged, conflicts

@@ -1,0 +1,130 @@
+"""What an index key (a repo-relative path) may look like."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+
+from lfs_meta.gitnames import HFS_IGNORED, HFS_IGNORED_RE, NTFS_TRAILING
+
+MAX_PATH_LENGTH = 4096
+RESERVED_DIRS = (".git", ".lfs-meta")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# A segment ends at '/', at the end, or (in `all_plain`'s one string of many paths) at a newline,
+# which no plain path contains. The one regex refuses what NTFS takes for '.git' (and '.lfs-meta' first)
+# exactly as `all_path_problems` does; a segment holding a character HFS+ ignores always takes the
+# full check.
+_END = r"(?:/|\n|\Z)"
+_NTFS_TAIL = r"[. ]*(?::[^/\n]*)?"
+_PLAIN_SEGMENT = rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f\\/{HFS_IGNORED}]+"
+_PLAIN = rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
+_PLAIN_PATH = re.compile(_PLAIN, re.IGNORECASE)
+_PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
+
+
+def path_problems(path: str) -> list[tuple[str, str]]:
+    """(what is wrong, how to fix it) for one index key; empty when it is a usable path."""
+    if len(path) <= MAX_PATH_LENGTH and _PLAIN_PATH.fullmatch(path):
+        return []  # the usual path, accepted by one regex: a large index has one per entry
+    return all_path_problems(path)
+
+
+def all_plain(paths: Collection[str]) -> bool:
+    """Whether every path is accepted by `path_problems`' one regex: one match over them all, not one
+    per path (a large index has hundreds of thousands)."""
+    if not paths:
+        return True
+    joined = "\n".join(paths)
+    return (
+        max(map(len, paths)) <= MAX_PATH_LENGTH
+        and joined.count("\n") == len(paths) - 1  # no newline inside a path
+        and bool(_PLAIN_PATHS.fullmatch(joined))
+    )
+
+
+def all_path_problems(path: str) -> list[tuple[str, str]]:
+    fix = "write a repo-relative POSIX path such as data/sample.vcf"
+    if not path:
+        return [("path is empty", fix)]
+    if len(path) > MAX_PATH_LENGTH:
+        return [(f"path is longer than {MAX_PATH_LENGTH} characters", fix)]
+    problems = []
+    if _CONTROL.search(path):
+        problems.append(("path contains NUL or control characters", fix))
+    if "\\" in path:
+        problems.append(("path contains a backslash", "use '/' between directories"))
+    if path.startswith("/") or _DRIVE.match(path):
+        problems.append(("path is absolute", fix))
+    segments = path.strip("/").split("/") if path.startswith("/") else path.split("/")
+    if "" in segments:
+        problems.append(("path has an empty segment ('//' or a trailing '/')", fix))
+    if "." in segments or ".." in segments:
+        problems.append(("path contains '.' or '..'", fix))
+    lowered = [segment.lower() for segment in segments]
+    if lowered[0] in RESERVED_DIRS or ".git" in lowered:
+        problems.append(("path points inside .git/ or .lfs-meta/", "track files outside those directories"))
+        return problems
+    return problems + _look_alike_problems(segments)
+
+
+def _look_alike_problems(segments: list[str]) -> list[tuple[str, str]]:
+    """Segments that macOS (HFS+) or Windows (NTFS) take for .git or .lfs-meta, as git's verify_path
+    refuses them under core.protectHFS and core.protectNTFS."""
+    fix = "rename it; git itself refuses to check out such a path on macOS and Windows"
+    problems = []
+    for depth, segment in enumerate(segments):
+        reserved = RESERVED_DIRS if depth == 0 else (".git",)
+        lowered = segment.lower()
+        hfs = HFS_IGNORED_RE.sub("", lowered)
+        ntfs = NTFS_TRAILING.sub("", lowered)
+        if hfs != lowered and hfs in reserved:
+            shown = segment.encode("ascii", "backslashreplace").decode()
+            message = f"path segment '{shown}' is {hfs} on macOS, which ignores its invisible characters"
+            problems.append((message, fix))
+        elif ntfs != lowered and ntfs in reserved:
+            why = "':' starts a stream name" if ":" in segment else "it drops trailing dots and spaces"
+            problems.append((f"path segment {segment!r} is {ntfs} on Windows ({why})", fix))
+        elif ntfs == "git~1":
+            problems.append((f"path segment {segment!r} is .git on Windows (its 8.3 short name)", fix))
+    return problems
+
+
+def normalization_twins(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path, twin) pairs of different paths that are one file where names are Unicode-normalized
+    (macOS): 'café' written precomposed (NFC) and decomposed (NFD)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        if not path.isascii():
+            groups[unicodedata.normalize("NFC", path)].append(path)
+    twins = [sorted(group) for group in groups.values() if len(group) > 1]
+    return [(path, group[0]) for group in twins for path in group[1:]]
+
+
+def nesting_conflicts(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path, ancestor) pairs where a tracked file would also have to be a directory."""
+    tracked = set(paths)
+    if tracked.isdisjoint(_directories(tracked)):
+        return []
+    conflicts = []
+    for path in sorted(tracked):
+        slash = path.find("/")
+        while slash != -1:
+            if path[:slash] in tracked:
+                conflicts.append((path, path[:slash]))
+                break
+            slash = path.find("/", slash + 1)
+    return conflicts
+
+
+def _directories(paths: Iterable[str]) -> set[str]:
+    """Every directory holding one of `paths` at any depth: found level by level from the few distinct
+    parents, not from every path's every ancestor."""
+    found: set[str] = set()
+    level = {path.rpartition("/")[0] for path in paths} - {""}
+    while level:
+        found |= level
+        level = {directory.rpartition("/")[0] for directory in level} - found - {""}
+    return found

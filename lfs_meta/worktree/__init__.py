@@ -1,0 +1,1 @@
+"""The working tree's pulled files: downloads, their records and digests, and git's exclude block."""
