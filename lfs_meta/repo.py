@@ -6,14 +6,19 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lfs_meta import config, git
 from lfs_meta.index import storage
+
+if TYPE_CHECKING:
+    from lfs_meta.config import Config
+    from lfs_meta.git import Location
 
 
 @dataclass(frozen=True)
 class Repo:
-    """Where lfs-meta's files are; git's directories and the config are read when first asked for."""
+    """Where lfs-meta's files are; git's directories and the config are read when first asked for
+    (and their modules imported then: `lfs-meta validate FILE` starts without either)."""
 
     root: Path  # the directory holding .lfs-meta/, as seen from the current directory
     index_path: Path  # the index: .lfs-meta/metadata.json below root, unless --index names another
@@ -25,10 +30,15 @@ class Repo:
         return cls(root, index_path or root / storage.INDEX_PATH)
 
     @cached_property
-    def git_dirs(self) -> git.Location | None:
+    def git_dirs(self) -> Location | None:
         """git's directories for this working tree; None when it is not in one."""
+        from lfs_meta import git
+
         return git.locate(self.root)
 
     @cached_property
-    def settings(self) -> config.Config:
+    def settings(self) -> Config:
+        """.lfs-meta/config below the root."""
+        from lfs_meta import config
+
         return config.read(self.root / config.PATH)
