@@ -6,7 +6,7 @@ import argparse
 import importlib
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,14 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
     _add_json(validate_parser)
-    validate_parser.set_defaults(command="validate")
+    validate_parser.set_defaults(module="validate")
 
     ls_parser = commands.add_parser(
         "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
     )
     _add_index(ls_parser)
     _add_json(ls_parser)
-    ls_parser.set_defaults(command="ls")
+    ls_parser.set_defaults(module="ls")
     _add_track_remote(commands)
     _add_check(commands)
     _add_pull(commands)
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     untrack_parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
     _add_index(untrack_parser)
     _add_json(untrack_parser)
-    untrack_parser.set_defaults(command="untrack")
+    untrack_parser.set_defaults(module="untrack")
 
     install_parser = commands.add_parser(
         "install-hooks",
@@ -103,10 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_index(doctor_parser)
     _add_json(doctor_parser)
-    doctor_parser.set_defaults(command="doctor")
+    doctor_parser.set_defaults(module="doctor")
     for hooks_parser, action in ((install_parser, "install"), (uninstall_parser, "uninstall")):
         _add_json(hooks_parser)
-        hooks_parser.set_defaults(command="hooks", action=action)
+        hooks_parser.set_defaults(module="hooks", action=action)
     return parser
 
 
@@ -143,7 +143,7 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(command="check")
+    parser.set_defaults(module="check")
 
 
 def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -165,7 +165,7 @@ def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(command="pull")
+    parser.set_defaults(module="pull")
 
 
 def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -188,7 +188,7 @@ def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(command="status")
+    parser.set_defaults(module="status")
 
 
 def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -233,7 +233,7 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--hook", action="store_true", help="exit 1 when anything was rewritten (the lfs-meta-fhir hook)"
     )
     _add_json(parser)
-    parser.set_defaults(command="init_meta")
+    parser.set_defaults(module="init_meta")
 
 
 def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -245,14 +245,14 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
         driver.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
     driver.add_argument("path", help="the index's path in the repository (git's %%P)")
-    driver.set_defaults(command="merge_driver")
+    driver.set_defaults(module="merge_driver")
 
     installer = commands.add_parser(
         "install-merge-driver",
         help="merge the index entry by entry in this clone",
         description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
     )
-    installer.set_defaults(command="install_merge_driver")
+    installer.set_defaults(module="install_merge_driver")
 
     resolver = commands.add_parser(
         "merge-resolve",
@@ -263,7 +263,7 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     side.add_argument("--ours", dest="side", action="store_const", const="ours")
     side.add_argument("--theirs", dest="side", action="store_const", const="theirs")
     resolver.add_argument("paths", nargs="+", metavar="PATH")
-    resolver.set_defaults(command="merge_resolve")
+    resolver.set_defaults(module="merge_resolve")
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -305,7 +305,7 @@ def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(command="track_remote")
+    parser.set_defaults(module="track_remote")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -314,12 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    # Each command's module is imported only when it runs: hooks start often.
-    command = importlib.import_module(f"lfs_meta.commands.{args.command}")
     try:
-        repo = Repo.discover(Path.cwd(), args.index if "index" in args else None)
-        code: int = command.run(repo, args)
-        return code
+        # Each command's module is imported only when it runs: hooks start often.
+        run: Callable[[Repo, argparse.Namespace], int] = importlib.import_module(
+            f"lfs_meta.commands.{args.module}"
+        ).run
+        return run(Repo.discover(Path.cwd(), args.index if "index" in args else None), args)
     except UserError as exc:
         print(f"lfs-meta: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -33,7 +33,9 @@ def _run(args: Sequence[str], cwd: Path, *, literal: bool = False) -> subprocess
     command = ["git", "--literal-pathspecs", *args] if literal else ["git", *args]
     try:
         return subprocess.run(command, cwd=cwd, capture_output=True, check=False)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        if exc.filename != "git":
+            raise GitError(f"{cwd}: no such directory") from None
         raise GitError(
             "git is not installed; lfs-meta reads the repository through it (install git)"
         ) from None
@@ -46,22 +48,26 @@ def _not_a_repository(directory: Path) -> GitError:
 
 
 _MORE_FACTS = ("--show-prefix", "--show-object-format")
+OBJECT_FORMATS = ("sha1", "sha256")
 
 
 def locate(directory: Path) -> Location | None:
-    """The repository holding `directory`; None outside git (or where git cannot run)."""
-    try:
-        done = _run(
-            # --git-dir, not --git-path: that one resolves a link at the file it names.
-            ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", *_MORE_FACTS],
-            directory,
-        )
-    except GitError:
-        return None
+    """The repository holding `directory`; None outside git, or where git is too old to say
+    (before 2.31, which added --path-format); GitError when git is not installed."""
+    done = _run(
+        # --git-dir, not --git-path: that one resolves a link at the file it names.
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", *_MORE_FACTS],
+        directory,
+    )
     lines = done.stdout.decode("utf-8", "surrogateescape").split("\n")
-    if done.returncode != 0 or len(lines) < 4:
+    if done.returncode != 0 or len(lines) != 5 or lines[4]:
         return None
     git_dir, common_dir, prefix, object_format = lines[:4]
+    if (
+        not (Path(git_dir).is_absolute() and Path(common_dir).is_absolute())
+        or object_format not in OBJECT_FORMATS
+    ):
+        return None
     return Location(Path(git_dir), Path(common_dir), prefix, object_format)
 
 

@@ -20,6 +20,7 @@ fhir_core.constraints.TYPES_ID_MAX_LENGTH = 64
 import fhir.resources  # noqa: E402
 import fhir.resources.R4B  # noqa: E402
 
+from lfs_meta import config  # noqa: E402
 from lfs_meta.fhir import content_types, mapping  # noqa: E402
 from lfs_meta.index.entry import Entry  # noqa: E402
 
@@ -66,7 +67,7 @@ def references(value: Any) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("version", mapping.VERSIONS)
+@pytest.mark.parametrize("version", config.FHIR_VERSIONS)
 def test_every_resource_validates_and_every_reference_resolves(version: str) -> None:
     out = mapping.resources(ENTRIES, version, project="study-1")
     everything = out.document_references + out.patients + out.specimens
@@ -326,7 +327,6 @@ def test_r5_lines_are_compact_json_and_agree_with_r4b_on_every_shared_field(case
     line = mapping.document_line(path, entry, namespace)
     r5 = json.loads(line)
     assert mapping.ndjson([r5]) == line  # one compact line, as orjson writes the resource
-    assert mapping.document_reference(path, entry, mapping.R5, namespace) == r5
     r4b = mapping.document_reference(path, entry, mapping.R4B, namespace)
     for field in ("resourceType", "id", "identifier", "status", "subject"):
         assert r5.get(field) == r4b.get(field)

@@ -458,5 +458,4 @@ def test_the_code_fingerprint_reads_each_module_through_its_loader(
     module_file.write_text("VALUE = 2\n")
     assert stamp.fingerprint([mapping, probe]) != first
     assert stamp.fingerprint([mapping]) != stamp.fingerprint([meta])
-    with pytest.raises(RuntimeError, match="sys: its source cannot be read"):
-        stamp.fingerprint([sys])
+    assert stamp.fingerprint([sys]) is None  # built in: no source, so no note can be trusted

@@ -39,9 +39,12 @@ MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
 def rank(name: str) -> int:
-    """The layer of a module: that of the longest listed name it is, or is inside."""
+    """The layer of a module: that of the longest listed name it is, or is inside; KeyError for a
+    module no layer names (the package itself names only its __init__)."""
     while name not in RANK:
         name = name.rpartition(".")[0]
+        if name == "lfs_meta":
+            raise KeyError(name)
     return RANK[name]
 
 
@@ -61,7 +64,16 @@ def imports(path: Path) -> set[str]:
 def test_every_module_has_a_layer() -> None:
     assert len(MODULES) > 40
     for name in MODULES:
-        assert rank(name) >= 0
+        rank(name)
+    with pytest.raises(KeyError):
+        rank("lfs_meta.unlisted")
+
+
+def test_imports_are_absolute() -> None:
+    """Relative imports would slip past `imports`; the package has none."""
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            assert not (isinstance(node, ast.ImportFrom) and node.level), name
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -107,8 +107,6 @@ OWN_FILES = (
 def _check_filters(root: Path, report: Report) -> None:
     """Whether a .gitattributes rule (git lfs track "*.json", say) would store lfs-meta's files as
     something else, and whether the staged index already is a git-lfs pointer."""
-    if not root.is_dir():
-        return  # the index's own check already names the missing directory
     filtered = git.filters(root, list(OWN_FILES))
     for path, driver in filtered.items():
         report.problem(

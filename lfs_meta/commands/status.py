@@ -72,7 +72,7 @@ def report(found: Sequence[Row], as_json: bool) -> None:
         if row.remote is not None:
             remote = f"  [remote {row.remote.status.replace('_', ' ')}]"
         print(f"{_WORDS[row.local.state]:<{width}}  {row.path}{remote}{detail}")
-    summary = ", ".join(f"{count} {_WORDS[state]}" for state, count in counts.items())
+    summary = ", ".join(f"{count} {_WORDS[local]}" for local, count in counts.items())
     print(f"{len(found)} tracked: {summary}")
     for finding in checked:
         if finding.status != compare.UNCHANGED:

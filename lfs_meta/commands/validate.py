@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from lfs_meta import git
 from lfs_meta.errors import UserError
 from lfs_meta.index import storage
 from lfs_meta.index.problem import Problem
@@ -41,6 +40,8 @@ def _print_report(results: list[tuple[str, list[Problem]]]) -> None:
 
 def _staged_index(repo: Repo) -> bytes:
     """The index as it is in git's staging area, which is what a commit will record."""
+    from lfs_meta import git  # here: the commit hook passes FILEs, and validating them needs no git
+
     raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix())
     if raw is None:
         raise UserError(

@@ -18,7 +18,7 @@ from lfs_meta import config, gcpause
 from lfs_meta.fhir import content_types
 from lfs_meta.index.entry import Entry
 
-R5, R4B, VERSIONS = config.R5, config.R4B, config.FHIR_VERSIONS
+R5, R4B = config.R5, config.R4B
 
 # Stable names, not fetched by anyone: changing one would orphan every resource already loaded.
 BASE_URL = "https://lfs-meta.dev/fhir/"

@@ -76,7 +76,10 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
-    note_key = stamp.key(now.index_id, settings.version, settings.project, files_owned, _code_fingerprint())
+    code = _code_fingerprint()
+    if code is None:  # a sourceless install: nothing can say the note is for this code, so none is kept
+        now.note = None
+    note_key = stamp.key(now.index_id, settings.version, settings.project, files_owned, code or "")
     outcome = _recalled(now, note_key, files_owned, within, request.check_only)
     if outcome is None:
         files = _mapped(now, repo, request, settings, output)
@@ -114,7 +117,10 @@ class _Now:
     @classmethod
     def read(cls, repo: Repo, request: Request, files_owned: list[Path]) -> _Now | None:
         """None when there is no index."""
-        note = stamp.Note.of(repo.git_dirs)
+        try:
+            note = stamp.Note.of(repo.git_dirs)
+        except git.GitError:  # no git: no note, and --staged says what is missing when it asks git
+            note = None
         relative = _relative(repo.root, files_owned) if request.compare_staged else {}
         raw = None
         if request.staged:
@@ -142,7 +148,7 @@ def _format(note: stamp.Note | None) -> str:
     return note.object_format if note else "sha1"
 
 
-def _code_fingerprint() -> str:
+def _code_fingerprint() -> str | None:
     """The source of every module that decides META/'s bytes, this one included, found through
     the import system: editing any of them invalidates every note."""
     return stamp.fingerprint((mapping, content_types, entry, config, sys.modules[__name__]))
@@ -238,21 +244,21 @@ def out_of_date(repo: Repo) -> list[Path]:
     return [path for path, data in files.items() if not _holds(path, data, repo.root)]
 
 
-def _read_index(path: Path, meta: Path) -> bytes | None:
+def _read_index(path: Path, directory: Path) -> bytes | None:
     try:
         raw = storage.read(path)
     except FileNotFoundError:
         return None
     if isinstance(raw, Problem):
-        raise CheckFailed(f"{storage.failure([raw], str(path))}; {shown(meta)}/ was left as it was")
+        raise CheckFailed(f"{storage.failure([raw], str(path))}; {shown(directory)}/ was left as it was")
     return raw
 
 
-def _entries(raw: bytes, name: str, meta: Path) -> dict[str, Entry]:
+def _entries(raw: bytes, name: str, directory: Path) -> dict[str, Entry]:
     try:
         return storage.loads(raw, name)
     except CheckFailed as exc:
-        raise CheckFailed(f"{exc}; {shown(meta)}/ was left as it was") from None
+        raise CheckFailed(f"{exc}; {shown(directory)}/ was left as it was") from None
 
 
 def _relative(root: Path, paths: list[Path]) -> dict[Path, str]:

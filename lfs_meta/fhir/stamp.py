@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from importlib.abc import InspectLoader
 from pathlib import Path
 from types import ModuleType
 
@@ -80,17 +79,18 @@ def key(index_id: str, version: str, project: str, files: Sequence[Path], code: 
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def fingerprint(modules: Iterable[ModuleType]) -> str:
+def fingerprint(modules: Iterable[ModuleType]) -> str | None:
     """A hash of lfs-meta's version, orjson's (its writing is part of the bytes), the schema, and the
-    source of `modules`, each read by its own loader."""
+    source of `modules`, each read by its own loader; None when a loader cannot give the source."""
     import orjson
 
     digest = hashlib.sha256(f"{lfs_meta.__version__} orjson {orjson.__version__}".encode())
     for module in modules:
         loader = module.__spec__.loader if module.__spec__ else None
-        source = loader.get_source(module.__name__) if isinstance(loader, InspectLoader) else None
-        if source is None:
-            raise RuntimeError(f"{module.__name__}: its source cannot be read to fingerprint it")
+        get_source = getattr(loader, "get_source", None)  # zipimport's loader has one, unregistered
+        source = get_source(module.__name__) if callable(get_source) else None
+        if not isinstance(source, str):
+            return None
         digest.update(source.encode())
     digest.update(resources.files("lfs_meta.schemas").joinpath(SCHEMA_FILE).read_bytes())
     return digest.hexdigest()

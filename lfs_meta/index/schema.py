@@ -46,7 +46,3 @@ def _compiled() -> Any:
     import jsonschema_rs
 
     return jsonschema_rs.validator_for(load_schema())
-
-
-def entry_fields() -> list[str]:
-    return sorted(load_schema()["$defs"]["entry"]["properties"])

@@ -127,23 +127,23 @@ class Workspace:
     """A git working tree and the files in its git directory that `pull` keeps."""
 
     root: Path
-    git: git.Location  # the journal is in its git_dir, the exclude file in its common_dir
+    location: git.Location  # the journal is in its git_dir, the exclude file in its common_dir
 
     @property
     def journal(self) -> Path:
-        return self.git.git_dir / JOURNAL_PATH
+        return self.location.git_dir / JOURNAL_PATH
 
     def exclude_only(self, paths: Iterable[str]) -> None:
         """Make the exclude block list exactly `paths` (relative to `root`)."""
-        exclude.write(self.git.common_dir, (self.git.prefix + path for path in paths))
+        exclude.write(self.location.common_dir, (self.location.prefix + path for path in paths))
 
     @classmethod
     def of(cls, repo: Repo) -> Workspace:
         found = repo.git_dirs
         if found is None:
             raise UserError(
-                f"{repo.root}: not a git working tree; pulled files are kept out of commits through git, "
-                "so run this in a git repository (git init)"
+                f"{repo.root.resolve()}: not a git working tree; pulled files are kept out of commits "
+                "through git, so run this in a git repository (git init)"
             )
         return cls(repo.root.resolve(), found)
 
@@ -151,7 +151,7 @@ class Workspace:
         """The last record of each path; a line torn by a crash is skipped."""
         records = {}
         try:
-            with fs.open_file(self.journal, self.git.git_dir, os.O_RDONLY) as stream:
+            with fs.open_file(self.journal, self.location.git_dir, os.O_RDONLY) as stream:
                 for line in stream:
                     with contextlib.suppress(ValueError, KeyError, TypeError):
                         record = Record.from_json(json.loads(line))
@@ -168,16 +168,16 @@ class Workspace:
         """One pull at a time in this working tree; the journal to append to while it runs."""
         lock_path = self.journal.with_suffix(".lock")
         try:
-            lock = fs.open_file(lock_path, self.git.git_dir, os.O_RDWR | os.O_CREAT, create_parents=True)
+            lock = fs.open_file(lock_path, self.location.git_dir, os.O_RDWR | os.O_CREAT, create_parents=True)
         except OSError as exc:
             raise UserError(f"{self.journal.parent}: cannot lock: {exc.strerror}") from None
         with lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            yield Journal(self.journal, self.git.git_dir)
+            yield Journal(self.journal, self.location.git_dir)
 
     def compact(self, records: Mapping[str, Record]) -> None:
         text = "".join(json.dumps(records[path].to_json()) + "\n" for path in sorted(records))
-        fs.write_atomic(self.journal, text.encode(), self.git.git_dir)
+        fs.write_atomic(self.journal, text.encode(), self.location.git_dir)
 
 
 class Journal:
