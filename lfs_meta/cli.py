@@ -16,6 +16,7 @@ from lfs_meta.repo import Repo
 
 # Spelled out, not imported: every hook run starts here, so commands import their modules when run.
 FHIR_VERSIONS = ("R5", "R4B")
+PROFILES = ("default", "gen3")
 FHIR_OUTPUT = "META/DocumentReference.ndjson"
 
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pull(commands)
     _add_status(commands)
     _add_init_meta(commands)
+    _add_export(commands)
 
     untrack_parser = commands.add_parser(
         "untrack",
@@ -222,6 +224,11 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="namespace of the resource ids; also [fhir] project in .lfs-meta/config",
     )
     parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="default, or gen3: META/ as gen3-tracker (g3t) writes it; also [fhir] profile",
+    )
+    parser.add_argument(
         "--staged",
         action="store_true",
         help="read the index as staged, and also require the files as staged to be current",
@@ -234,6 +241,20 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_json(parser)
     parser.set_defaults(module="init_meta")
+
+
+def _add_export(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="write the index as a Gen3 indexing manifest (TSV for the gen3 SDK's indexing)",
+        description="Write guid, md5, size, authz, urls and file_name for every entry with a known MD5 "
+        "(indexd needs one); guid is the id of the entry's DocumentReference in META/. An entry with no "
+        "MD5 is left out and named. Exit 1 when any was left out.",
+    )
+    parser.add_argument("--format", choices=("gen3",), required=True, help="gen3: the indexing manifest")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    _add_index(parser)
+    parser.set_defaults(module="export")
 
 
 def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -12,12 +12,18 @@ PATH = Path(".lfs-meta") / "config"  # from the repository's root
 R5 = "R5"
 R4B = "R4B"
 FHIR_VERSIONS = (R5, R4B)
+DEFAULT = "default"
+GEN3 = "gen3"  # META/ as gen3-tracker (g3t) writes and validates it
+PROFILES = (DEFAULT, GEN3)
+_KEYS = {"fhir": ("project", "version", "profile"), "gen3": ("authz",)}
 
 
 @dataclass(frozen=True)
 class Config:
-    project: str = ""  # [fhir] project: the namespace of the resource ids
+    project: str = ""  # [fhir] project: the namespace of the resource ids (<program>-<project> for gen3)
     version: str = R5  # [fhir] version
+    profile: str = DEFAULT  # [fhir] profile
+    authz: str = ""  # [gen3] authz: the Gen3 authorization path of the files, /programs/<p>/projects/<q>
 
 
 def read(path: Path) -> Config:
@@ -32,14 +38,24 @@ def read(path: Path) -> Config:
         raise UserError(
             f"{path}: unreadable ({reason}); write it as '[fhir]' then 'project = <id>'"
         ) from None
-    keys = parser.options("fhir") if parser.has_section("fhir") else []
-    unknown = [f"[{name}]" for name in parser.sections() if name != "fhir"]
-    unknown += [key for key in keys if key not in ("project", "version")]
+    unknown = [f"[{name}]" for name in parser.sections() if name not in _KEYS]
+    for section in parser.sections():
+        unknown += [key for key in parser.options(section) if key not in _KEYS.get(section, ())]
     if unknown:
-        raise UserError(f"{path}: unknown {', '.join(unknown)}; it holds [fhir] with 'project' and 'version'")
-    project = parser.get("fhir", "project", fallback="")
-    version = parser.get("fhir", "version", fallback=R5)
-    return Config(project, check_version(version, f"{path}: [fhir] version"))
+        holds = "[fhir] with 'project', 'version' and 'profile', and [gen3] with 'authz'"
+        raise UserError(f"{path}: unknown {', '.join(unknown)}; it holds {holds}")
+    return Config(
+        parser.get("fhir", "project", fallback=""),
+        check_version(parser.get("fhir", "version", fallback=R5), f"{path}: [fhir] version"),
+        check_profile(parser.get("fhir", "profile", fallback=DEFAULT), f"{path}: [fhir] profile"),
+        parser.get("gen3", "authz", fallback=""),
+    )
+
+
+def check_profile(profile: str, where: str) -> str:
+    if profile not in PROFILES:
+        raise UserError(f"{where} is {profile!r}; use one of {', '.join(PROFILES)}")
+    return profile
 
 
 def check_version(version: str, where: str) -> str:

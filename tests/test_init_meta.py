@@ -124,7 +124,7 @@ def test_project_and_version_come_from_the_config_file(
     ("config", "words"),
     [
         ("[fhir]\nversion = R4\n", "[fhir] version is 'R4'; use one of R5, R4B"),
-        ("[fhir]\nprojekt = x\n", "unknown projekt; it holds [fhir] with 'project' and 'version'"),
+        ("[fhir]\nprojekt = x\n", "unknown projekt; it holds [fhir] with 'project', 'version' and 'profile'"),
         ("[other]\n", "unknown [other]"),
         ("project = x\n", "unreadable (File contains no section headers."),
     ],

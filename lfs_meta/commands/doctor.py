@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfs_meta import git, githooks, providers
+from lfs_meta import config, git, githooks, providers
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import attributes, storage
@@ -69,7 +69,11 @@ def _check_index(repo: Repo, report: Report) -> dict[str, Entry]:
         report.problem(f"index: {exc}", "run 'lfs-meta validate' and fix what it reports")
         return {}
     report.ok(f"index: {shown} is valid, {len(entries)} entries")
-    stale = meta.out_of_date(repo)
+    try:
+        stale = meta.out_of_date(repo)
+    except UserError as exc:  # e.g. a gen3 profile without a <program>-<project> project
+        report.problem(f"META/: {exc}", "fix .lfs-meta/config, then run 'lfs-meta init-meta'")
+        return entries
     if stale:
         names = ", ".join(os.path.relpath(path) for path in stale)
         report.problem(f"META/: out of date ({names})", "run 'lfs-meta init-meta' and commit META/")
@@ -100,7 +104,7 @@ def _check_stores(entries: dict[str, Entry], report: Report) -> None:
 # lfs-meta's own files, relative to the root, which git must store as they are.
 OWN_FILES = (
     storage.INDEX_PATH.as_posix(),
-    *(path.as_posix() for path in meta.owned(meta.DEFAULT_OUTPUT)),
+    *(path.as_posix() for path in meta.owned(meta.DEFAULT_OUTPUT, config.GEN3)),
 )
 
 

@@ -23,6 +23,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         output=args.output,
         version=args.fhir_version,
         project=args.project,
+        profile=args.profile,
         staged=args.staged,
         compare_staged=args.staged and not after_checkout,
         check_only=args.check,

@@ -96,7 +96,7 @@ def document_line(path: str, entry: Entry, namespace: bytes) -> bytes:
     extensions = _extension_lines(entry)
     if extensions:
         line += [b'"extension":[', b",".join(extensions), b"],"]
-    content_type = content_types.guess(path) or _recorded_type(entry.content_type)
+    content_type = content_types.guess(path) or recorded_type(entry.content_type)
     if content_type:
         line += [b'"contentType":', _DUMPS(content_type), b","]
     line += [b'"url":', _DUMPS(entry.remote_url), b',"size":"', str(entry.size).encode(), b'"']
@@ -177,7 +177,7 @@ def uuid5(namespace: bytes, name: str) -> str:
 def _r4b_attachment(path: str, entry: Entry) -> dict[str, Any]:
     extensions = _extensions(entry)
     out: dict[str, Any] = {}
-    content_type = content_types.guess(path) or _recorded_type(entry.content_type)
+    content_type = content_types.guess(path) or recorded_type(entry.content_type)
     if content_type:
         out["contentType"] = content_type
     out["url"] = entry.remote_url
@@ -200,7 +200,7 @@ def _extensions(entry: Entry) -> list[dict[str, Any]]:
     return [{"url": url, "valueString": value} for url, value in _extension_values(entry)]
 
 
-def _recorded_type(recorded: str | None) -> str | None:
+def recorded_type(recorded: str | None) -> str | None:
     if recorded and recorded.split(";")[0].strip().lower() in _GENERIC_TYPES:
         return "application/octet-stream"  # binary/octet-stream, S3's default, is not a registered type
     return recorded

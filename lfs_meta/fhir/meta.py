@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lfs_meta import config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.fhir import content_types, mapping, stamp
+from lfs_meta.fhir import content_types, gen3, mapping, stamp
 from lfs_meta.index import attributes, entry, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem
@@ -20,7 +21,11 @@ from lfs_meta.repo import Repo
 DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"  # from the repository's root
 Content = bytes | bytearray  # what a META/ file should hold
 _CHUNK = 1 << 20
-STUB_FILES = ("Patient.ndjson", "Specimen.ndjson")
+# The files beside the DocumentReference file that each profile writes (and removes when empty).
+STUB_FILES = {
+    config.DEFAULT: ("Patient.ndjson", "Specimen.ndjson"),
+    config.GEN3: tuple(f"{name}.ndjson" for name in gen3.RESOURCE_TYPES[1:]),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Request:
     output: Path | None = None  # the DocumentReference file; DEFAULT_OUTPUT below the root when None
     version: str | None = None  # overrides [fhir] version
     project: str | None = None  # overrides [fhir] project
+    profile: str | None = None  # overrides [fhir] profile
     staged: bool = False  # read the index as staged
     compare_staged: bool = False  # and also say which files as staged are not current
     check_only: bool = False  # write nothing
@@ -59,8 +65,9 @@ class Outcome:
 def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
     """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
     files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
-    for name in STUB_FILES:
-        files[document_file.with_name(name)] = ndjson[Path(name).stem] or None
+    for resource_type, data in ndjson.items():
+        if resource_type != "DocumentReference":
+            files[document_file.with_name(f"{resource_type}.ndjson")] = data or None
     return files
 
 
@@ -69,17 +76,17 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     output = request.output or repo.root / DEFAULT_OUTPUT
     within = trusted_directory(output, repo.root)
     _check_output_directory(output, within)
-    if output.name in STUB_FILES:
+    settings = settings_of(repo, request)
+    if output.name in STUB_FILES[config.GEN3]:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
-    settings = _settings(repo, request)
-    files_owned = owned(output)
+    files_owned = owned(output, settings.profile)
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
     code = _code_fingerprint()
     if code is None:  # a sourceless install: nothing can say the note is for this code, so none is kept
         now.note = None
-    note_key = stamp.key(now.index_id, settings.version, settings.project, files_owned, code or "")
+    note_key = stamp.key(now.index_id, settings, files_owned, code or "")
     outcome = _recalled(now, note_key, files_owned, within, request.check_only)
     if outcome is None:
         files = _mapped(now, repo, request, settings, output)
@@ -151,7 +158,7 @@ def _format(note: stamp.Note | None) -> str:
 def _code_fingerprint() -> str | None:
     """The source of every module that decides META/'s bytes, this one included, found through
     the import system: editing any of them invalidates every note."""
-    return stamp.fingerprint((mapping, content_types, entry, config, sys.modules[__name__]))
+    return stamp.fingerprint((mapping, gen3, content_types, entry, config, sys.modules[__name__]))
 
 
 def _keep_out_of_filters(repo: Repo, output: Path, within: Path) -> None:
@@ -213,34 +220,54 @@ def _recalled(
     return Outcome(files, rewrite=[], unstaged=[], check_only=check_only)
 
 
-def _settings(repo: Repo, request: Request) -> config.Config:
-    """.lfs-meta/config, overridden by the command line."""
+def settings_of(repo: Repo, request: Request) -> config.Config:
+    """.lfs-meta/config, overridden by the command line; the gen3 profile's needs are checked here."""
     configured = repo.settings
-    return config.Config(
-        configured.project if request.project is None else request.project,
-        request.version or configured.version,
+    settings = dataclasses.replace(
+        configured,
+        project=configured.project if request.project is None else request.project,
+        version=request.version or configured.version,
+        profile=request.profile or configured.profile,
     )
+    if settings.profile == config.GEN3:
+        if settings.version != config.R5:
+            raise UserError(
+                f"FHIR {settings.version} with the gen3 profile: gen3-tracker reads R5 only; "
+                "drop --fhir-version R4B (or [fhir] version) or use the default profile"
+            )
+        gen3.check_project(settings.project, "[fhir] project" if request.project is None else "--project")
+    return settings
 
 
-def owned(output: Path) -> list[Path]:
+def document_id(settings: config.Config, path: str) -> str:
+    """The id of `path`'s DocumentReference in META/ under `settings`."""
+    if settings.profile == config.GEN3:
+        return gen3.document_id(settings.project, path)
+    return mapping.uuid5(mapping.project_namespace(settings.project).bytes, path)
+
+
+def owned(output: Path, profile: str) -> list[Path]:
     """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it."""
-    return [output, *(output.with_name(name) for name in STUB_FILES)]
+    return [output, *(output.with_name(name) for name in STUB_FILES[profile])]
 
 
 def _mapped(
     now: _Now, repo: Repo, request: Request, settings: config.Config, output: Path
 ) -> dict[Path, Content | None]:
     entries = _entries(now.take_index(repo.root), index_name(repo, request), output.parent)
+    if settings.profile == config.GEN3:
+        return outputs(gen3.ndjson_files(entries, settings.project), output)
     return outputs(mapping.ndjson_files(entries, settings.version, settings.project), output)
 
 
 def out_of_date(repo: Repo) -> list[Path]:
     """The files `lfs-meta init-meta` would rewrite now."""
     output = repo.root / DEFAULT_OUTPUT
-    now = _Now.read(repo, Request(), owned(output))
+    settings = settings_of(repo, Request())
+    now = _Now.read(repo, Request(), owned(output, settings.profile))
     if now is None:
         return []
-    files = _mapped(now, repo, Request(), _settings(repo, Request()), output)
+    files = _mapped(now, repo, Request(), settings, output)
     return [path for path, data in files.items() if not _holds(path, data, repo.root)]
 
 

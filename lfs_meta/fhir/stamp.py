@@ -10,6 +10,7 @@ A missing, unreadable or unwritable note only means the work is done in full.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 import lfs_meta
-from lfs_meta import fs, git
+from lfs_meta import config, fs, git
 from lfs_meta.errors import UserError
 from lfs_meta.index.schema import SCHEMA_FILE
 
@@ -68,11 +69,10 @@ def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:
     return digest.hexdigest()
 
 
-def key(index_id: str, version: str, project: str, files: Sequence[Path], code: str) -> str:
+def key(index_id: str, settings: config.Config, files: Sequence[Path], code: str) -> str:
     parts = {
         "index": index_id,
-        "version": version,
-        "project": project,
+        "settings": dataclasses.asdict(settings),
         "files": [str(path.resolve()) for path in files],
         "code": code,
     }
