@@ -63,6 +63,13 @@ INDEX = {
         "specimen": "Specimen/S9",
     },
     "data/e.fastq.gz": {"remote_url": "s3://cohort/e.fastq.gz", "size": 50, "checksums": {"md5": "f" * 32}},
+    "data/f.bam": {
+        "remote_url": "s3://cohort/f.bam",
+        "size": 60,
+        "etag": "0123456789abcdef0123456789abcdef-3",
+        "etag_kind": "multipart",
+        "patient": "Patient/P1",
+    },
 }
 
 
@@ -124,6 +131,7 @@ def test_meta_follows_g3t_conventions_and_validates_as_r5(
         "file:///data/c.cram": "ResearchStudy",
         "file:///data/d.txt": "Specimen",
         "file:///data/e.fastq.gz": "ResearchStudy",
+        "file:///data/f.bam": "Patient",
     }
     a_bam = documents["file:///data/a.bam"]["content"][0]["attachment"]
     assert {
@@ -195,12 +203,13 @@ def test_export_is_a_manifest_the_gen3_sdk_validates_and_indexes(
 ) -> None:
     assert main(["init-meta"]) == 0
     capsys.readouterr()
-    assert main(["export", "--format", "gen3", "-o", "manifest.tsv"]) == 1  # two entries have no MD5
+    assert main(["export", "--format", "gen3", "-o", "manifest.tsv"]) == 1  # three entries have no MD5
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "manifest.tsv: 3 file(s) for indexd"
     assert [line.partition(": left out")[0] for line in err[1:]] == [
         "lfs-meta: data/c.cram",
         "lfs-meta: data/d.txt",
+        "lfs-meta: data/f.bam",  # a multipart ETag is no MD5
     ]
     assert all("indexd requires an MD5" in line for line in err[1:])
     validate = (
