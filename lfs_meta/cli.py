@@ -39,86 +39,148 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Subcommands:
+    """Makes a subcommand's parser only when it is the one being run, or when all are listed: making
+    all of them cost every hook run about 10 ms (argparse looks up translations for each)."""
+
+    def __init__(self, action: argparse._SubParsersAction[_Parser], wanted: str | None) -> None:
+        self.action = action
+        self.wanted = wanted
+
+    def add(self, name: str, *, help: str, description: str) -> _Parser | None:
+        if self.wanted not in (None, name):
+            return None
+        return self.action.add_parser(name, help=help, description=description)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `argv`, only the subcommand it names is built in full."""
     parser = _Parser(
         prog="lfs-meta",
         description="Track files in cloud buckets in git by their metadata alone.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    action = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    commands = _Subcommands(action, _named_command(sys.argv[1:] if argv is None else argv))
+    for add in (
+        _add_validate,
+        _add_ls,
+        _add_track_remote,
+        _add_check,
+        _add_pull,
+        _add_status,
+        _add_init_meta,
+        _add_export,
+        _add_untrack,
+        _add_hooks,
+        _add_merge_driver,
+        _add_install_merge_driver,
+        _add_merge_resolve,
+        _add_doctor,
+    ):
+        add(commands)
+    return parser
 
-    validate_parser = commands.add_parser(
+
+COMMAND_NAMES = (
+    "validate", "ls", "track-remote", "check", "pull", "status", "init-meta", "export", "untrack",
+    "install-hooks", "uninstall-hooks", "merge-driver", "install-merge-driver", "merge-resolve", "doctor",
+)  # fmt: skip
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` runs, when it names a known one before any other word."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMAND_NAMES else None
+    return None
+
+
+def _add_validate(commands: _Subcommands) -> None:
+    parser = commands.add(
         "validate",
         help="check index files against the schema and lfs-meta's rules",
         description="Report every problem in each index file, one per line. "
         "Exit 0 when all are valid, 1 when any is not, 2 on a usage error.",
     )
-    validate_parser.add_argument(
+    if parser is None:
+        return
+    parser.add_argument(
         "files", nargs="*", type=Path, metavar="FILE", help="index files (default: this repository's)"
     )
-    validate_parser.add_argument(
+    parser.add_argument(
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
-    _add_json(validate_parser)
-    validate_parser.set_defaults(module="validate")
+    _add_json(parser)
+    parser.set_defaults(module="validate")
 
-    ls_parser = commands.add_parser(
+
+def _add_ls(commands: _Subcommands) -> None:
+    parser = commands.add(
         "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
     )
-    _add_index(ls_parser)
-    _add_json(ls_parser)
-    ls_parser.set_defaults(module="ls")
-    _add_track_remote(commands)
-    _add_check(commands)
-    _add_pull(commands)
-    _add_status(commands)
-    _add_init_meta(commands)
-    _add_export(commands)
+    if parser is None:
+        return
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(module="ls")
 
-    untrack_parser = commands.add_parser(
+
+def _add_untrack(commands: _Subcommands) -> None:
+    parser = commands.add(
         "untrack",
         help="remove entries",
         description="Remove entries (a directory removes everything under it).",
     )
-    untrack_parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
-    _add_index(untrack_parser)
-    _add_json(untrack_parser)
-    untrack_parser.set_defaults(module="untrack")
+    if parser is None:
+        return
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(module="untrack")
 
-    install_parser = commands.add_parser(
+
+def _add_hooks(commands: _Subcommands) -> None:
+    installer = commands.add(
         "install-hooks",
         help="install the plain git hooks into this repository",
         description="Install lfs-meta's pre-commit, pre-push and post-checkout hooks into this repository's "
         "hooks directory (core.hooksPath honoured). A hook already there is kept and runs first.",
     )
-    uninstall_parser = commands.add_parser(
+    uninstaller = commands.add(
         "uninstall-hooks",
         help="remove them, putting back what was there",
         description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
     )
-    _add_merge(commands)
-    doctor_parser = commands.add_parser(
+    for parser, action in ((installer, "install"), (uninstaller, "uninstall")):
+        if parser is not None:
+            _add_json(parser)
+            parser.set_defaults(module="hooks", action=action)
+
+
+def _add_doctor(commands: _Subcommands) -> None:
+    parser = commands.add(
         "doctor",
         help="say what would stop lfs-meta working here, and how to fix it",
         description="Check the index and META/, each store's credentials (one HEAD each), and the hooks "
         "(pre-commit framework or plain, git-lfs chained). Exit 1 when something needs fixing.",
     )
-    _add_index(doctor_parser)
-    _add_json(doctor_parser)
-    doctor_parser.set_defaults(module="doctor")
-    for hooks_parser, action in ((install_parser, "install"), (uninstall_parser, "uninstall")):
-        _add_json(hooks_parser)
-        hooks_parser.set_defaults(module="hooks", action=action)
-    return parser
+    if parser is None:
+        return
+    _add_index(parser)
+    _add_json(parser)
+    parser.set_defaults(module="doctor")
 
 
-def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_check(commands: _Subcommands) -> None:
+    parser = commands.add(
         "check",
         help="compare entries with the remote objects now (drift)",
         description="Classify each entry as unchanged, modified, missing, version gone or unreachable. "
         "Exit 0 when all are unchanged, 1 on any drift or unreachable object, 2 on a usage error.",
     )
+    if parser is None:
+        return
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="entries or directories to check (default: all)"
     )
@@ -148,14 +210,16 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser.set_defaults(module="check")
 
 
-def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_pull(commands: _Subcommands) -> None:
+    parser = commands.add(
         "pull",
         help="download tracked objects into the working tree, verified, kept out of commits",
         description="Download each entry's object next to its path, check it against the index (size, "
         "ETag MD5, checksums, version) and rename it into place. A drifted object is refused unless its "
         "pinned version still exists. Pulled paths are listed in .git/info/exclude. Exit 1 if any failed.",
     )
+    if parser is None:
+        return
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories to pull")
     parser.add_argument("--all", action="store_true", help="pull every entry")
     parser.add_argument(
@@ -170,14 +234,16 @@ def _add_pull(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser.set_defaults(module="pull")
 
 
-def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_status(commands: _Subcommands) -> None:
+    parser = commands.add(
         "status",
         help="each entry: not pulled, pulled, modified locally, or outdated; --remote adds drift",
         description="Say for each entry whether its file is here as pulled, changed locally, outdated by "
         "a newer index, or not pulled. With --remote, also compare with the store (as 'check' does) and "
         "exit 1 on drift.",
     )
+    if parser is None:
+        return
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories (default: all)")
     parser.add_argument("--remote", action="store_true", help="also check each object in its store")
     parser.add_argument(
@@ -193,13 +259,15 @@ def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser.set_defaults(module="status")
 
 
-def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_init_meta(commands: _Subcommands) -> None:
+    parser = commands.add(
         "init-meta",
         help="write the index as FHIR DocumentReference NDJSON (plus Patient and Specimen stubs)",
         description="Write one DocumentReference per entry, and Patient.ndjson and Specimen.ndjson next to "
         "it for every referenced id. Files are rewritten only when their bytes change.",
     )
+    if parser is None:
+        return
     parser.add_argument(
         "--input",
         dest="index",
@@ -243,48 +311,59 @@ def _add_init_meta(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser.set_defaults(module="init_meta")
 
 
-def _add_export(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_export(commands: _Subcommands) -> None:
+    parser = commands.add(
         "export",
         help="write the index as a Gen3 indexing manifest (TSV for the gen3 SDK's indexing)",
         description="Write guid, md5, size, authz, urls and file_name for every entry with a known MD5 "
         "(indexd needs one); guid is the id of the entry's DocumentReference in META/. An entry with no "
         "MD5 is left out and named. Exit 1 when any was left out.",
     )
+    if parser is None:
+        return
     parser.add_argument("--format", choices=("gen3",), required=True, help="gen3: the indexing manifest")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
     _add_index(parser)
     parser.set_defaults(module="export")
 
 
-def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
-    driver = commands.add_parser(
+def _add_merge_driver(commands: _Subcommands) -> None:
+    parser = commands.add(
         "merge-driver",
         help="git's merge driver for the index (see install-merge-driver)",
         description="Merge the index entry by entry against the common ancestor; exit 1 on a conflict.",
     )
+    if parser is None:
+        return
     for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
-        driver.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
-    driver.add_argument("path", help="the index's path in the repository (git's %%P)")
-    driver.set_defaults(module="merge_driver")
+        parser.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
+    parser.add_argument("path", help="the index's path in the repository (git's %%P)")
+    parser.set_defaults(module="merge_driver")
 
-    installer = commands.add_parser(
+
+def _add_install_merge_driver(commands: _Subcommands) -> None:
+    parser = commands.add(
         "install-merge-driver",
         help="merge the index entry by entry in this clone",
         description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
     )
-    installer.set_defaults(module="install_merge_driver")
+    if parser is not None:
+        parser.set_defaults(module="install_merge_driver")
 
-    resolver = commands.add_parser(
+
+def _add_merge_resolve(commands: _Subcommands) -> None:
+    parser = commands.add(
         "merge-resolve",
         help="take one side's version of conflicting entries",
         description="During a merge that conflicted in the index, take our or their version of each PATH.",
     )
-    side = resolver.add_mutually_exclusive_group(required=True)
+    if parser is None:
+        return
+    side = parser.add_mutually_exclusive_group(required=True)
     side.add_argument("--ours", dest="side", action="store_const", const="ours")
     side.add_argument("--theirs", dest="side", action="store_const", const="theirs")
-    resolver.add_argument("paths", nargs="+", metavar="PATH")
-    resolver.set_defaults(module="merge_resolve")
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.set_defaults(module="merge_resolve")
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -298,13 +377,15 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_track_remote(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
+def _add_track_remote(commands: _Subcommands) -> None:
+    parser = commands.add(
         "track-remote",
         help="record remote objects' metadata in the index (nothing is downloaded)",
         description="Read objects' metadata with the store's metadata API (HEAD, LIST) and record it. "
         "Paths are relative to the repository root.",
     )
+    if parser is None:
+        return
     parser.add_argument("url", nargs="?", metavar="URL", help="s3://, gs://, az://, https:// or file:// URL")
     parser.add_argument("--path", help="the repo path for a single URL (default: the object's key)")
     parser.add_argument(
@@ -334,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path in the index must never crash a report on a terminal that is not UTF-8.
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         # Each command's module is imported only when it runs: hooks start often.
         run: Callable[[Repo, argparse.Namespace], int] = importlib.import_module(

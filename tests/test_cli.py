@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -171,3 +172,16 @@ def test_module_entry_point(tmp_path: Path) -> None:
         [sys.executable, "-m", "lfs_meta", "--version"], capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout) == (0, f"lfs-meta {__version__}\n")
+
+
+def test_only_the_subcommand_run_is_built_and_every_name_is_known() -> None:
+    from lfs_meta import cli
+
+    def built(argv: list[str] | None) -> list[str]:
+        action = next(a for a in cli.build_parser(argv)._actions if isinstance(a, argparse._SubParsersAction))
+        return list(action.choices)
+
+    assert sorted(built([])) == sorted(cli.COMMAND_NAMES)
+    assert sorted(built(["no-such-command"])) == sorted(cli.COMMAND_NAMES)
+    for name in cli.COMMAND_NAMES:
+        assert built(["--version", name, "x"]) == [name]

@@ -288,7 +288,7 @@ def test_anything_meta_depends_on_maps_the_index_again(
     elif change == "deleted file":
         (repo / META / "Patient.ndjson").unlink()
     elif change == "code":
-        monkeypatch.setattr(meta, "_code_fingerprint", lambda: "another lfs-meta")
+        monkeypatch.setattr(meta, "_code_fingerprint", lambda profile: "another lfs-meta")
     else:
         note_of(repo).write_text('{"key": ')
     assert mappings.made(argv)[::2] == (0, 1)

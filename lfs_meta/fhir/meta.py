@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lfs_meta import config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.fhir import content_types, gen3, mapping, stamp
+from lfs_meta.fhir import content_types, mapping, stamp
 from lfs_meta.index import attributes, entry, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem
@@ -24,7 +24,7 @@ _CHUNK = 1 << 20
 # The files beside the DocumentReference file that each profile writes (and removes when empty).
 STUB_FILES = {
     config.DEFAULT: ("Patient.ndjson", "Specimen.ndjson"),
-    config.GEN3: tuple(f"{name}.ndjson" for name in gen3.RESOURCE_TYPES[1:]),
+    config.GEN3: ("Patient.ndjson", "Specimen.ndjson", "ResearchStudy.ndjson", "ResearchSubject.ndjson"),
 }
 
 
@@ -83,7 +83,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
-    code = _code_fingerprint()
+    code = _code_fingerprint(settings.profile)
     if code is None:  # a sourceless install: nothing can say the note is for this code, so none is kept
         now.note = None
     note_key = stamp.key(now.index_id, settings, files_owned, code or "")
@@ -155,10 +155,15 @@ def _format(note: stamp.Note | None) -> str:
     return note.object_format if note else "sha1"
 
 
-def _code_fingerprint() -> str | None:
-    """The source of every module that decides META/'s bytes, this one included, found through
-    the import system: editing any of them invalidates every note."""
-    return stamp.fingerprint((mapping, gen3, content_types, entry, config, sys.modules[__name__]))
+def _code_fingerprint(profile: str) -> str | None:
+    """The source of every module that decides META/'s bytes under `profile`, this one included,
+    found through the import system: editing any of them invalidates every note."""
+    shaping = [mapping, content_types, entry, config, sys.modules[__name__]]
+    if profile == config.GEN3:
+        from lfs_meta.fhir import gen3  # here and below: only the gen3 profile imports it
+
+        shaping.append(gen3)
+    return stamp.fingerprint(shaping)
 
 
 def _keep_out_of_filters(repo: Repo, output: Path, within: Path) -> None:
@@ -235,6 +240,8 @@ def settings_of(repo: Repo, request: Request) -> config.Config:
                 f"FHIR {settings.version} with the gen3 profile: gen3-tracker reads R5 only; "
                 "drop --fhir-version R4B (or [fhir] version) or use the default profile"
             )
+        from lfs_meta.fhir import gen3
+
         gen3.check_project(settings.project, "[fhir] project" if request.project is None else "--project")
     return settings
 
@@ -242,6 +249,8 @@ def settings_of(repo: Repo, request: Request) -> config.Config:
 def document_id(settings: config.Config, path: str) -> str:
     """The id of `path`'s DocumentReference in META/ under `settings`."""
     if settings.profile == config.GEN3:
+        from lfs_meta.fhir import gen3
+
         return gen3.document_id(settings.project, path)
     return mapping.uuid5(mapping.project_namespace(settings.project).bytes, path)
 
@@ -256,6 +265,8 @@ def _mapped(
 ) -> dict[Path, Content | None]:
     entries = _entries(now.take_index(repo.root), index_name(repo, request), output.parent)
     if settings.profile == config.GEN3:
+        from lfs_meta.fhir import gen3
+
         return outputs(gen3.ndjson_files(entries, settings.project), output)
     return outputs(mapping.ndjson_files(entries, settings.version, settings.project), output)
 

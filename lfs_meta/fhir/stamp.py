@@ -80,17 +80,23 @@ def key(index_id: str, settings: config.Config, files: Sequence[Path], code: str
 
 
 def fingerprint(modules: Iterable[ModuleType]) -> str | None:
-    """A hash of lfs-meta's version, orjson's (its writing is part of the bytes), the schema, and the
-    source of `modules`, each read by its own loader; None when a loader cannot give the source."""
+    """A hash of lfs-meta's version, orjson's (its writing is part of the bytes), the schema, and what
+    each module's own loader holds for it (its source; its compiled code in a sourceless install);
+    None when a loader cannot give it (a built-in module)."""
     import orjson
 
     digest = hashlib.sha256(f"{lfs_meta.__version__} orjson {orjson.__version__}".encode())
     for module in modules:
-        loader = module.__spec__.loader if module.__spec__ else None
-        get_source = getattr(loader, "get_source", None)  # zipimport's loader has one, unregistered
-        source = get_source(module.__name__) if callable(get_source) else None
-        if not isinstance(source, str):
+        spec = module.__spec__
+        get_data = getattr(spec.loader, "get_data", None) if spec else None  # source and zip loaders
+        if spec is None or spec.origin is None or not spec.has_location or not callable(get_data):
             return None
-        digest.update(source.encode())
+        try:
+            source = get_data(spec.origin)
+        except OSError:
+            return None
+        if not isinstance(source, bytes):
+            return None
+        digest.update(source)
     digest.update(resources.files("lfs_meta.schemas").joinpath(SCHEMA_FILE).read_bytes())
     return digest.hexdigest()
