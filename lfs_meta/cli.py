@@ -54,14 +54,14 @@ class _Subcommands:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The whole command line; given `argv`, only the subcommand it names is built in full."""
+    """The whole command line; given `argv`, only the subcommand it names is built."""
     parser = _Parser(
         prog="lfs-meta",
         description="Track files in cloud buckets in git by their metadata alone.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     action = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    commands = _Subcommands(action, _named_command(sys.argv[1:] if argv is None else argv))
+    commands = _Subcommands(action, None if argv is None else _named_command(argv))
     for add in (
         _add_validate,
         _add_ls,
@@ -89,10 +89,13 @@ COMMAND_NAMES = (
 
 
 def _named_command(argv: Sequence[str]) -> str | None:
-    """The subcommand `argv` runs, when it names a known one before any other word."""
+    """The subcommand `argv` runs, when it names a known one before any other word; None (build them
+    all) after an option that is not --version, such as -h or --, which argparse reads first."""
     for word in argv:
         if not word.startswith("-"):
             return word if word in COMMAND_NAMES else None
+        if word != "--version":
+            return None
     return None
 
 
@@ -415,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path in the index must never crash a report on a terminal that is not UTF-8.
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     try:
         # Each command's module is imported only when it runs: hooks start often.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ FHIR_VERSIONS = (R5, R4B)
 DEFAULT = "default"
 GEN3 = "gen3"  # META/ as gen3-tracker (g3t) writes and validates it
 PROFILES = (DEFAULT, GEN3)
+_AUTHZ = re.compile(r"(/[^/\s]+)+")
 _KEYS = {"fhir": ("project", "version", "profile"), "gen3": ("authz",)}
 
 
@@ -28,7 +30,8 @@ class Config:
 
 def read(path: Path) -> Config:
     """The settings in `path`; the defaults when the file does not exist."""
-    parser = configparser.ConfigParser(interpolation=None)
+    # Comments may follow a value on its line, as the README's examples write them.
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     try:
         parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
     except FileNotFoundError:
@@ -48,8 +51,15 @@ def read(path: Path) -> Config:
         parser.get("fhir", "project", fallback=""),
         check_version(parser.get("fhir", "version", fallback=R5), f"{path}: [fhir] version"),
         check_profile(parser.get("fhir", "profile", fallback=DEFAULT), f"{path}: [fhir] profile"),
-        parser.get("gen3", "authz", fallback=""),
+        check_authz(parser.get("gen3", "authz", fallback=""), f"{path}: [gen3] authz"),
     )
+
+
+def check_authz(authz: str, where: str) -> str:
+    """A Gen3 authorization path: /programs/<p>/projects/<q>, or any '/'-separated path like it."""
+    if authz and not _AUTHZ.fullmatch(authz):
+        raise UserError(f"{where} is {authz!r}; write it as /programs/<program>/projects/<project>")
+    return authz
 
 
 def check_profile(profile: str, where: str) -> str:

@@ -183,5 +183,7 @@ def test_only_the_subcommand_run_is_built_and_every_name_is_known() -> None:
 
     assert sorted(built([])) == sorted(cli.COMMAND_NAMES)
     assert sorted(built(["no-such-command"])) == sorted(cli.COMMAND_NAMES)
+    assert sorted(built(["-h", "check"])) == sorted(cli.COMMAND_NAMES)  # argparse shows the top help
+    assert sorted(built(None)) == sorted(cli.COMMAND_NAMES)
     for name in cli.COMMAND_NAMES:
         assert built(["--version", name, "x"]) == [name]

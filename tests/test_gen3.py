@@ -15,6 +15,7 @@ from typing import Any
 import fhir_core.constraints
 import pytest
 
+from lfs_meta import config
 from lfs_meta.cli import main
 from lfs_meta.fhir import gen3
 
@@ -53,7 +54,7 @@ INDEX = {
     "data/c.cram": {
         "remote_url": "az://acct/cohort/c.cram",
         "size": 30,
-        "etag": "0x8DC",
+        "etag": "0123456789abcdef0123456789abcdef",  # looks like an MD5, but the store says it is not one
         "etag_kind": "opaque",
     },
     "data/d.txt": {
@@ -186,6 +187,7 @@ def test_the_profile_flag_switches_and_the_other_profiles_files_go(
     assert main(["init-meta", "--profile", "gen3", "--check"]) == 0
     assert main(["init-meta", "--check"]) == 1  # the default profile's bytes differ
     assert main(["init-meta"]) == 0
+    assert sorted(resources(repo)) == ["DocumentReference", "Patient", "Specimen"]  # no stale study
     documents = resources(repo)["DocumentReference"]
     assert documents[0]["content"][0]["attachment"]["url"] == "s3://cohort/a.bam"  # the default's shape
 
@@ -323,3 +325,51 @@ def test_doctor_names_a_gen3_profile_it_cannot_honour(repo: Path, capsys: pytest
     assert main(["doctor", "--json"]) == 1
     problems = [p["problem"] for p in json.loads(capsys.readouterr().out)["problems"]]
     assert "META/: [fhir] project is 'aced'; the gen3 profile needs the Gen3 project" in problems[0]
+
+
+def test_the_readme_config_examples_read_as_written(tmp_path: Path) -> None:
+    """The README writes comments after values; they are comments, not part of the project or authz."""
+    blocks = (ROOT / "README.md").read_text().split("```ini\n")[1:]
+    assert len(blocks) >= 2
+    for block in blocks:
+        path = tmp_path / "config"
+        path.write_text(block.split("```", 1)[0])
+        settings = config.read(path)
+        assert " " not in settings.project and "#" not in settings.authz, settings
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["-o", ".lfs-meta/metadata.json"], "that is one of lfs-meta's own files"),
+        (["-o", "META/DocumentReference.ndjson"], "that is one of lfs-meta's own files"),
+        (["-o", "manifest.csv"], "name it .tsv: the gen3 SDK reads a manifest with any other name as CSV"),
+        (["--index", "nope.json"], "nope.json: no such file; track something first"),
+    ],
+)
+def test_export_refuses_what_would_lose_or_garble_something(
+    repo: Path, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (repo / ".lfs-meta" / "metadata.json").read_bytes()
+    assert words in usage_error(["export", "--format", "gen3", *argv], capsys)
+    assert (repo / ".lfs-meta" / "metadata.json").read_bytes() == before
+
+
+def test_a_bad_authz_and_a_local_file_are_named(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / ".lfs-meta" / "config").write_text(CONFIG + "[gen3]\nauthz = programs//x\n")
+    assert "[gen3] authz is 'programs//x'; write it as /programs/<program>/projects/<project>" in usage_error(
+        ["export", "--format", "gen3"], capsys
+    )
+    (repo / ".lfs-meta" / "config").write_text(CONFIG)
+    local = {
+        **INDEX,
+        "data/local.vcf": {"remote_url": "file:///srv/local.vcf", "size": 1, "checksums": {"md5": "e" * 32}},
+    }
+    (repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(local))
+    assert main(["export", "--format", "gen3"]) == 1
+    out, err = capsys.readouterr()
+    assert "file:///srv/local.vcf" not in out
+    assert (
+        "lfs-meta: data/local.vcf: left out of the manifest: a file:// URL names a file on this machine"
+        in err
+    )

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfs_meta import config, git, githooks, providers
+from lfs_meta import git, githooks, providers
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import attributes, storage
@@ -104,7 +104,7 @@ def _check_stores(entries: dict[str, Entry], report: Report) -> None:
 # lfs-meta's own files, relative to the root, which git must store as they are.
 OWN_FILES = (
     storage.INDEX_PATH.as_posix(),
-    *(path.as_posix() for path in meta.owned(meta.DEFAULT_OUTPUT, config.GEN3)),
+    *(path.as_posix() for path in meta.owned(meta.DEFAULT_OUTPUT)),
 )
 
 

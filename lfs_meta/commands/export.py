@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lfs_meta import config, fs
 from lfs_meta.errors import UserError
@@ -20,6 +21,12 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
             f"{repo.root / config.PATH}: no [gen3] authz; add '[gen3]' then "
             "'authz = /programs/<program>/projects/<project>' (the files' Gen3 authorization path)"
         )
+    if not repo.index_path.is_file():
+        raise UserError(
+            f"{repo.index_path}: no such file; track something first ('lfs-meta track-remote URL')"
+        )
+    if args.output is not None:
+        _check_output(repo, args.output)
     entries = storage.load(repo.index_path)
     guids = {path: meta.document_id(settings, path) for path in entries}
     text, left_out = gen3.manifest(entries, guids, authz)
@@ -29,13 +36,26 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         fs.write_atomic(args.output, text.encode(), meta.trusted_directory(args.output, repo.root))
         written = len(entries) - len(left_out)
         print(f"{meta.shown(args.output)}: {written} file(s) for indexd", file=sys.stderr)
-    for path in left_out:
-        print(
-            f"lfs-meta: {path}: left out of the manifest: indexd requires an MD5 and none is recorded "
-            "(its ETag, if any, is not one); add checksums.md5 to its entry, then export again",
-            file=sys.stderr,
-        )
+    for path, why in left_out.items():
+        fix = {
+            gen3.NO_MD5: "add checksums.md5 to its entry, then export again",
+            gen3.LOCAL: "put the file in a bucket the commons reads and track that URL",
+        }[why]
+        print(f"lfs-meta: {path}: left out of the manifest: {why}; {fix}", file=sys.stderr)
     return 1 if left_out else 0
+
+
+def _check_output(repo: Repo, output: Path) -> None:
+    """Never over lfs-meta's own files; and a .tsv name, since the gen3 SDK reads any other as CSV."""
+    own = [repo.index_path, *meta.owned(repo.root / meta.DEFAULT_OUTPUT)]
+    if any(fs.lexical(output) == fs.lexical(path) for path in own) or fs.inside(
+        output, repo.root / ".lfs-meta"
+    ):
+        raise UserError(f"-o {output}: that is one of lfs-meta's own files; write the manifest elsewhere")
+    if output.suffix != ".tsv":
+        raise UserError(
+            f"-o {output}: name it .tsv: the gen3 SDK reads a manifest with any other name as CSV"
+        )
 
 
 def _derived_authz(settings: config.Config) -> str:

@@ -127,22 +127,27 @@ def document_reference(path: str, entry: Entry, project: str, study: str) -> dic
 _OCTETS = "application/octet-stream"
 
 
-def manifest(entries: Mapping[str, Entry], guid: Mapping[str, str], authz: str) -> tuple[str, list[str]]:
-    """(the indexing manifest as TSV, the paths left out because no MD5 is known for them)."""
+NO_MD5 = "indexd requires an MD5 and none is recorded (its ETag, if any, is not one)"
+LOCAL = "a file:// URL names a file on this machine, which no commons can serve"
+
+
+def manifest(entries: Mapping[str, Entry], guid: Mapping[str, str], authz: str) -> tuple[str, dict[str, str]]:
+    """(the indexing manifest as TSV, each path left out with why)."""
     lines = ["\t".join(MANIFEST_COLUMNS)]
-    left_out = []
+    left_out = {}
     for path in sorted(entries):
         entry = entries[path]
         md5 = md5_of(entry)
-        if md5 is None:
-            left_out.append(path)
+        if md5 is None or entry.remote_url.startswith("file:"):
+            left_out[path] = NO_MD5 if md5 is None else LOCAL
             continue
         lines.append("\t".join((guid[path], md5, str(entry.size), authz, entry.remote_url, path)))
     return "\n".join(lines) + "\n", left_out
 
 
 def _hash_extensions(entry: Entry) -> list[dict[str, str]]:
-    found = {"md5": md5_of(entry), "etag": entry.etag}
+    etag = entry.etag if entry.etag_kind in ("md5", "multipart") else None  # never an opaque one
+    found = {"md5": md5_of(entry), "etag": etag}
     found |= {name: entry.checksums.get(name) for name in ("sha1", "sha256", "sha512")}
     return [
         {"url": EXTENSION_URL + name, "valueString": value}

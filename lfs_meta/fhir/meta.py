@@ -21,11 +21,10 @@ from lfs_meta.repo import Repo
 DEFAULT_OUTPUT = Path("META") / "DocumentReference.ndjson"  # from the repository's root
 Content = bytes | bytearray  # what a META/ file should hold
 _CHUNK = 1 << 20
-# The files beside the DocumentReference file that each profile writes (and removes when empty).
-STUB_FILES = {
-    config.DEFAULT: ("Patient.ndjson", "Specimen.ndjson"),
-    config.GEN3: ("Patient.ndjson", "Specimen.ndjson", "ResearchStudy.ndjson", "ResearchSubject.ndjson"),
-}
+# The files beside the DocumentReference file, written when they have something to hold and removed
+# when not. Patient and Specimen are in both profiles; ResearchStudy and ResearchSubject only in gen3,
+# and the default profile removes them: they would refer to Patients that are gone.
+STUB_FILES = ("Patient.ndjson", "Specimen.ndjson", "ResearchStudy.ndjson", "ResearchSubject.ndjson")
 
 
 @dataclass(frozen=True)
@@ -65,9 +64,8 @@ class Outcome:
 def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
     """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
     files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
-    for resource_type, data in ndjson.items():
-        if resource_type != "DocumentReference":
-            files[document_file.with_name(f"{resource_type}.ndjson")] = data or None
+    for name in STUB_FILES:
+        files[document_file.with_name(name)] = ndjson.get(Path(name).stem) or None
     return files
 
 
@@ -77,9 +75,9 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     within = trusted_directory(output, repo.root)
     _check_output_directory(output, within)
     settings = settings_of(repo, request)
-    if output.name in STUB_FILES[config.GEN3]:
+    if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
-    files_owned = owned(output, settings.profile)
+    files_owned = owned(output)
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
@@ -255,9 +253,9 @@ def document_id(settings: config.Config, path: str) -> str:
     return mapping.uuid5(mapping.project_namespace(settings.project).bytes, path)
 
 
-def owned(output: Path, profile: str) -> list[Path]:
+def owned(output: Path) -> list[Path]:
     """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it."""
-    return [output, *(output.with_name(name) for name in STUB_FILES[profile])]
+    return [output, *(output.with_name(name) for name in STUB_FILES)]
 
 
 def _mapped(
@@ -275,7 +273,7 @@ def out_of_date(repo: Repo) -> list[Path]:
     """The files `lfs-meta init-meta` would rewrite now."""
     output = repo.root / DEFAULT_OUTPUT
     settings = settings_of(repo, Request())
-    now = _Now.read(repo, Request(), owned(output, settings.profile))
+    now = _Now.read(repo, Request(), owned(output))
     if now is None:
         return []
     files = _mapped(now, repo, Request(), settings, output)
