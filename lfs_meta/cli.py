@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -425,7 +426,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         run: Callable[[Repo, argparse.Namespace], int] = importlib.import_module(
             f"lfs_meta.commands.{args.module}"
         ).run
-        return run(Repo.discover(Path.cwd(), args.index if "index" in args else None), args)
+        code = run(Repo.discover(Path.cwd(), args.index if "index" in args else None), args)
+        sys.stdout.flush()  # a reader that has gone (`| head`) is found here, not at exit
+        return code
+    except BrokenPipeError:
+        # Stop quietly, as git does; stdout goes nowhere, so the interpreter's last flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
     except UserError as exc:
         print(f"lfs-meta: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -187,3 +187,18 @@ def test_only_the_subcommand_run_is_built_and_every_name_is_known() -> None:
     assert sorted(built(None)) == sorted(cli.COMMAND_NAMES)
     for name in cli.COMMAND_NAMES:
         assert built(["--version", name, "x"]) == [name]
+
+
+def test_a_reader_that_goes_away_stops_the_listing_quietly(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """`lfs-meta ls | head -1`: no traceback, and the status a shell gives a writer it cut off."""
+    entries = {f"data/{i:05}.vcf": {"remote_url": f"s3://bkt/{i:05}.vcf", "size": i} for i in range(5000)}
+    (tmp_path / ".lfs-meta").mkdir()
+    (tmp_path / ".lfs-meta" / "metadata.json").write_text(json.dumps(entries))
+    listing = subprocess.Popen(
+        ["lfs-meta", "ls"], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    assert listing.stdout.readline().endswith(b"data/00000.vcf  s3://bkt/00000.vcf\n")
+    listing.stdout.close()
+    assert listing.wait(timeout=60) == 141
+    assert listing.stderr.read() == b""

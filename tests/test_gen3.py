@@ -373,3 +373,11 @@ def test_a_bad_authz_and_a_local_file_are_named(repo: Path, capsys: pytest.Captu
         "lfs-meta: data/local.vcf: left out of the manifest: a file:// URL names a file on this machine"
         in err
     )
+
+
+def test_export_says_why_no_authz_follows_from_a_project(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".lfs-meta" / "config").write_text("[fhir]\nproject = my-study-2\n")
+    err = usage_error(["export", "--format", "gen3"], capsys)
+    assert "[fhir] project 'my-study-2' is not <program>-<project>, so no authz follows from it" in err

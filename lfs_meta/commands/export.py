@@ -60,4 +60,10 @@ def _check_output(repo: Repo, output: Path) -> None:
 
 def _derived_authz(settings: config.Config) -> str:
     """/programs/<p>/projects/<q> from a '<p>-<q>' project, as g3t derives it."""
-    return gen3.default_authz(gen3.check_project(settings.project, "[fhir] project"))
+    try:
+        return gen3.default_authz(gen3.check_project(settings.project, "[fhir] project"))
+    except UserError:
+        raise UserError(
+            f"[fhir] project {settings.project!r} is not <program>-<project>, so no authz follows from it; "
+            "add '[gen3]' then 'authz = /programs/<program>/projects/<project>' to .lfs-meta/config"
+        ) from None
