@@ -7,7 +7,8 @@ import importlib
 import io
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,53 +41,31 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Subcommands:
-    """Makes a subcommand's parser only when it is the one being run, or when all are listed: making
-    all of them cost every hook run about 10 ms (argparse looks up translations for each)."""
-
-    def __init__(self, action: argparse._SubParsersAction[_Parser], wanted: str | None) -> None:
-        self.action = action
-        self.wanted = wanted
-
-    def add(self, name: str, *, help: str, description: str) -> _Parser | None:
-        if self.wanted not in (None, name):
-            return None
-        return self.action.add_parser(name, help=help, description=description)
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    defaults: Mapping[str, str]  # `module` names the lfs_meta.commands module that runs it
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The whole command line; given `argv`, only the subcommand it names is built."""
+    """The whole command line; given `argv`, only the subcommand it names is built: building all of
+    them costs every hook run about 10 ms (argparse looks up translations for each parser)."""
     parser = _Parser(
         prog="lfs-meta",
         description="Track files in cloud buckets in git by their metadata alone.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     action = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    commands = _Subcommands(action, None if argv is None else _named_command(argv))
-    for add in (
-        _add_validate,
-        _add_ls,
-        _add_track_remote,
-        _add_check,
-        _add_pull,
-        _add_status,
-        _add_init_meta,
-        _add_export,
-        _add_untrack,
-        _add_hooks,
-        _add_merge_driver,
-        _add_install_merge_driver,
-        _add_merge_resolve,
-        _add_doctor,
-    ):
-        add(commands)
+    wanted = None if argv is None else _named_command(argv)
+    for command in COMMANDS:
+        if wanted in (None, command.name):
+            subparser = action.add_parser(command.name, help=command.help, description=command.description)
+            command.arguments(subparser)
+            subparser.set_defaults(**command.defaults)
     return parser
-
-
-COMMAND_NAMES = (
-    "validate", "ls", "track-remote", "check", "pull", "status", "init-meta", "export", "untrack",
-    "install-hooks", "uninstall-hooks", "merge-driver", "install-merge-driver", "merge-resolve", "doctor",
-)  # fmt: skip
 
 
 def _named_command(argv: Sequence[str]) -> str | None:
@@ -100,15 +79,7 @@ def _named_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _add_validate(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "validate",
-        help="check index files against the schema and lfs-meta's rules",
-        description="Report every problem in each index file, one per line. "
-        "Exit 0 when all are valid, 1 when any is not, 2 on a usage error.",
-    )
-    if parser is None:
-        return
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files", nargs="*", type=Path, metavar="FILE", help="index files (default: this repository's)"
     )
@@ -116,75 +87,20 @@ def _add_validate(commands: _Subcommands) -> None:
         "--staged", action="store_true", help="validate the index as staged in git (what a commit records)"
     )
     _add_json(parser)
-    parser.set_defaults(module="validate")
 
 
-def _add_ls(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "ls", help="list tracked entries", description="List every tracked entry: size, path, remote URL."
-    )
-    if parser is None:
-        return
+def _index_and_json(parser: argparse.ArgumentParser) -> None:
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="ls")
 
 
-def _add_untrack(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "untrack",
-        help="remove entries",
-        description="Remove entries (a directory removes everything under it).",
-    )
-    if parser is None:
-        return
+def _untrack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="untrack")
 
 
-def _add_hooks(commands: _Subcommands) -> None:
-    installer = commands.add(
-        "install-hooks",
-        help="install the plain git hooks into this repository",
-        description="Install lfs-meta's pre-commit, pre-push and post-checkout hooks into this repository's "
-        "hooks directory (core.hooksPath honoured). A hook already there is kept and runs first.",
-    )
-    uninstaller = commands.add(
-        "uninstall-hooks",
-        help="remove them, putting back what was there",
-        description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
-    )
-    for parser, action in ((installer, "install"), (uninstaller, "uninstall")):
-        if parser is not None:
-            _add_json(parser)
-            parser.set_defaults(module="hooks", action=action)
-
-
-def _add_doctor(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "doctor",
-        help="say what would stop lfs-meta working here, and how to fix it",
-        description="Check the index and META/, each store's credentials (one HEAD each), and the hooks "
-        "(pre-commit framework or plain, git-lfs chained). Exit 1 when something needs fixing.",
-    )
-    if parser is None:
-        return
-    _add_index(parser)
-    _add_json(parser)
-    parser.set_defaults(module="doctor")
-
-
-def _add_check(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "check",
-        help="compare entries with the remote objects now (drift)",
-        description="Classify each entry as unchanged, modified, missing, version gone or unreachable. "
-        "Exit 0 when all are unchanged, 1 on any drift or unreachable object, 2 on a usage error.",
-    )
-    if parser is None:
-        return
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="entries or directories to check (default: all)"
     )
@@ -211,19 +127,9 @@ def _add_check(commands: _Subcommands) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="check")
 
 
-def _add_pull(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "pull",
-        help="download tracked objects into the working tree, verified, kept out of commits",
-        description="Download each entry's object next to its path, check it against the index (size, "
-        "ETag MD5, checksums, version) and rename it into place. A drifted object is refused unless its "
-        "pinned version still exists. Pulled paths are listed in .git/info/exclude. Exit 1 if any failed.",
-    )
-    if parser is None:
-        return
+def _pull_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories to pull")
     parser.add_argument("--all", action="store_true", help="pull every entry")
     parser.add_argument(
@@ -235,19 +141,9 @@ def _add_pull(commands: _Subcommands) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="pull")
 
 
-def _add_status(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "status",
-        help="each entry: not pulled, pulled, modified locally, or outdated; --remote adds drift",
-        description="Say for each entry whether its file is here as pulled, changed locally, outdated by "
-        "a newer index, or not pulled. With --remote, also compare with the store (as 'check' does) and "
-        "exit 1 on drift.",
-    )
-    if parser is None:
-        return
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories (default: all)")
     parser.add_argument("--remote", action="store_true", help="also check each object in its store")
     parser.add_argument(
@@ -260,18 +156,9 @@ def _add_status(commands: _Subcommands) -> None:
     _add_remote_options(parser)
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="status")
 
 
-def _add_init_meta(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "init-meta",
-        help="write the index as FHIR DocumentReference NDJSON (plus Patient and Specimen stubs)",
-        description="Write one DocumentReference per entry, and Patient.ndjson and Specimen.ndjson next to "
-        "it for every referenced id. Files are rewritten only when their bytes change.",
-    )
-    if parser is None:
-        return
+def _init_meta_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         dest="index",
@@ -312,62 +199,29 @@ def _add_init_meta(commands: _Subcommands) -> None:
         "--hook", action="store_true", help="exit 1 when anything was rewritten (the lfs-meta-fhir hook)"
     )
     _add_json(parser)
-    parser.set_defaults(module="init_meta")
 
 
-def _add_export(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "export",
-        help="write the index as a Gen3 indexing manifest (TSV for the gen3 SDK's indexing)",
-        description="Write guid, md5, size, authz, urls and file_name for every entry with a known MD5 "
-        "(indexd needs one); guid is the id of the entry's DocumentReference in META/. An entry with no "
-        "MD5 is left out and named. Exit 1 when any was left out.",
-    )
-    if parser is None:
-        return
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("gen3",), required=True, help="gen3: the indexing manifest")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
     _add_index(parser)
-    parser.set_defaults(module="export")
 
 
-def _add_merge_driver(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "merge-driver",
-        help="git's merge driver for the index (see install-merge-driver)",
-        description="Merge the index entry by entry against the common ancestor; exit 1 on a conflict.",
-    )
-    if parser is None:
-        return
+def _merge_driver_arguments(parser: argparse.ArgumentParser) -> None:
     for name, placeholder in (("base", "O"), ("ours", "A"), ("theirs", "B")):
         parser.add_argument(name, type=Path, help=f"the {name} version (git's %%{placeholder})")
     parser.add_argument("path", help="the index's path in the repository (git's %%P)")
-    parser.set_defaults(module="merge_driver")
 
 
-def _add_install_merge_driver(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "install-merge-driver",
-        help="merge the index entry by entry in this clone",
-        description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
-    )
-    if parser is not None:
-        parser.set_defaults(module="install_merge_driver")
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
 
 
-def _add_merge_resolve(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "merge-resolve",
-        help="take one side's version of conflicting entries",
-        description="During a merge that conflicted in the index, take our or their version of each PATH.",
-    )
-    if parser is None:
-        return
+def _merge_resolve_arguments(parser: argparse.ArgumentParser) -> None:
     side = parser.add_mutually_exclusive_group(required=True)
     side.add_argument("--ours", dest="side", action="store_const", const="ours")
     side.add_argument("--theirs", dest="side", action="store_const", const="theirs")
     parser.add_argument("paths", nargs="+", metavar="PATH")
-    parser.set_defaults(module="merge_resolve")
 
 
 def _add_remote_options(parser: argparse.ArgumentParser) -> None:
@@ -381,15 +235,7 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_track_remote(commands: _Subcommands) -> None:
-    parser = commands.add(
-        "track-remote",
-        help="record remote objects' metadata in the index (nothing is downloaded)",
-        description="Read objects' metadata with the store's metadata API (HEAD, LIST) and record it. "
-        "Paths are relative to the repository root.",
-    )
-    if parser is None:
-        return
+def _track_remote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", nargs="?", metavar="URL", help="s3://, gs://, az://, https:// or file:// URL")
     parser.add_argument("--path", help="the repo path for a single URL (default: the object's key)")
     parser.add_argument(
@@ -411,7 +257,128 @@ def _add_track_remote(commands: _Subcommands) -> None:
     )
     _add_index(parser)
     _add_json(parser)
-    parser.set_defaults(module="track_remote")
+
+
+COMMANDS = (
+    _Command(
+        "validate",
+        help="check index files against the schema and lfs-meta's rules",
+        description="Report every problem in each index file, one per line. "
+        "Exit 0 when all are valid, 1 when any is not, 2 on a usage error.",
+        arguments=_validate_arguments,
+        defaults={"module": "validate"},
+    ),
+    _Command(
+        "ls",
+        help="list tracked entries",
+        description="List every tracked entry: size, path, remote URL.",
+        arguments=_index_and_json,
+        defaults={"module": "ls"},
+    ),
+    _Command(
+        "track-remote",
+        help="record remote objects' metadata in the index (nothing is downloaded)",
+        description="Read objects' metadata with the store's metadata API (HEAD, LIST) and record it. "
+        "Paths are relative to the repository root.",
+        arguments=_track_remote_arguments,
+        defaults={"module": "track_remote"},
+    ),
+    _Command(
+        "check",
+        help="compare entries with the remote objects now (drift)",
+        description="Classify each entry as unchanged, modified, missing, version gone or unreachable. "
+        "Exit 0 when all are unchanged, 1 on any drift or unreachable object, 2 on a usage error.",
+        arguments=_check_arguments,
+        defaults={"module": "check"},
+    ),
+    _Command(
+        "pull",
+        help="download tracked objects into the working tree, verified, kept out of commits",
+        description="Download each entry's object next to its path, check it against the index (size, "
+        "ETag MD5, checksums, version) and rename it into place. A drifted object is refused unless its "
+        "pinned version still exists. Pulled paths are listed in .git/info/exclude. Exit 1 if any failed.",
+        arguments=_pull_arguments,
+        defaults={"module": "pull"},
+    ),
+    _Command(
+        "status",
+        help="each entry: not pulled, pulled, modified locally, or outdated; --remote adds drift",
+        description="Say for each entry whether its file is here as pulled, changed locally, outdated by "
+        "a newer index, or not pulled. With --remote, also compare with the store (as 'check' does) and "
+        "exit 1 on drift.",
+        arguments=_status_arguments,
+        defaults={"module": "status"},
+    ),
+    _Command(
+        "init-meta",
+        help="write the index as FHIR DocumentReference NDJSON (plus Patient and Specimen stubs)",
+        description="Write one DocumentReference per entry, and Patient.ndjson and Specimen.ndjson next to "
+        "it for every referenced id. Files are rewritten only when their bytes change.",
+        arguments=_init_meta_arguments,
+        defaults={"module": "init_meta"},
+    ),
+    _Command(
+        "export",
+        help="write the index as a Gen3 indexing manifest (TSV for the gen3 SDK's indexing)",
+        description="Write guid, md5, size, authz, urls and file_name for every entry with a known MD5 "
+        "(indexd needs one); guid is the id of the entry's DocumentReference in META/. An entry with no "
+        "MD5 is left out and named. Exit 1 when any was left out.",
+        arguments=_export_arguments,
+        defaults={"module": "export"},
+    ),
+    _Command(
+        "untrack",
+        help="remove entries",
+        description="Remove entries (a directory removes everything under it).",
+        arguments=_untrack_arguments,
+        defaults={"module": "untrack"},
+    ),
+    _Command(
+        "install-hooks",
+        help="install the plain git hooks into this repository",
+        description="Install lfs-meta's pre-commit, pre-push and post-checkout hooks into this repository's "
+        "hooks directory (core.hooksPath honoured). A hook already there is kept and runs first.",
+        arguments=_add_json,
+        defaults={"module": "hooks", "action": "install"},
+    ),
+    _Command(
+        "uninstall-hooks",
+        help="remove them, putting back what was there",
+        description="Remove the hooks 'install-hooks' wrote and put back the hooks that were there before.",
+        arguments=_add_json,
+        defaults={"module": "hooks", "action": "uninstall"},
+    ),
+    _Command(
+        "merge-driver",
+        help="git's merge driver for the index (see install-merge-driver)",
+        description="Merge the index entry by entry against the common ancestor; exit 1 on a conflict.",
+        arguments=_merge_driver_arguments,
+        defaults={"module": "merge_driver"},
+    ),
+    _Command(
+        "install-merge-driver",
+        help="merge the index entry by entry in this clone",
+        description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
+        arguments=_no_arguments,
+        defaults={"module": "install_merge_driver"},
+    ),
+    _Command(
+        "merge-resolve",
+        help="take one side's version of conflicting entries",
+        description="During a merge that conflicted in the index, take our or their version of each PATH.",
+        arguments=_merge_resolve_arguments,
+        defaults={"module": "merge_resolve"},
+    ),
+    _Command(
+        "doctor",
+        help="say what would stop lfs-meta working here, and how to fix it",
+        description="Check the index and META/, each store's credentials (one HEAD each), and the hooks "
+        "(pre-commit framework or plain, git-lfs chained). Exit 1 when something needs fixing.",
+        arguments=_index_and_json,
+        defaults={"module": "doctor"},
+    ),
+)
+COMMAND_NAMES = tuple(command.name for command in COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
