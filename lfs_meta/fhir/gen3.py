@@ -64,7 +64,7 @@ def default_authz(project: str) -> str:
 def md5_of(entry: Entry) -> str | None:
     """The object's MD5 when one is known: a recorded checksum, or an ETag that is one; never an
     opaque or multipart ETag."""
-    md5 = entry.checksums.get("md5") or (entry.etag if entry.etag_kind == "md5" else None)
+    md5 = entry.known_checksums().get("md5")
     return md5 if md5 and HASHES["md5"].fullmatch(md5) else None
 
 

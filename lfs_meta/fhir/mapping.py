@@ -112,9 +112,7 @@ def document_line(path: str, entry: Entry, namespace: bytes) -> bytes:
 
 def _extension_values(entry: Entry) -> list[tuple[str, str]]:
     """(extension URL, string value) of an attachment, in order, for both versions' builders."""
-    checksums = dict(entry.checksums)
-    if entry.etag_kind == "md5" and entry.etag:
-        checksums.setdefault("md5", entry.etag)
+    checksums = entry.known_checksums()
     found = [(CHECKSUM + algorithm, value) for algorithm, value in sorted(checksums.items())]
     if entry.etag:
         found.append((ETAG, entry.etag))

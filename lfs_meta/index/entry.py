@@ -28,6 +28,13 @@ class Entry:
         """Build from an index value that already passed validation."""
         return cls(**obj)
 
+    def known_checksums(self) -> dict[str, str]:
+        """The recorded checksums, and the ETag as the MD5 where the store says it is one."""
+        checksums = dict(self.checksums)
+        if self.etag_kind == "md5" and self.etag:
+            checksums.setdefault("md5", self.etag)
+        return checksums
+
     def to_json(self) -> dict[str, Any]:
         """The index value: unset fields are left out, not written as null."""
         out = {}

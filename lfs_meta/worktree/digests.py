@@ -61,10 +61,9 @@ def expected(entry: Entry) -> dict[str, str]:
     An S3 composite checksum ('-<parts>') and a multipart ETag depend on the upload's part sizes, and
     crc64nvme has no implementation here: those are left to the size and the other digests.
     """
-    wanted = {name: value for name, value in entry.checksums.items() if name in _MAKERS and "-" not in value}
-    if entry.etag_kind == "md5" and entry.etag:
-        wanted.setdefault("md5", entry.etag)
-    return wanted
+    return {
+        name: value for name, value in entry.known_checksums().items() if name in _MAKERS and "-" not in value
+    }
 
 
 class Digests:
