@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lfs_meta import fs
 from lfs_meta.errors import UserError
 
 PATH = Path(".lfs-meta") / "config"  # from the repository's root
@@ -28,12 +29,13 @@ class Config:
     authz: str = ""  # [gen3] authz: the Gen3 authorization path of the files, /programs/<p>/projects/<q>
 
 
-def read(path: Path) -> Config:
-    """The settings in `path`; the defaults when the file does not exist."""
+def read(path: Path, within: Path) -> Config:
+    """The settings in `path`, below `within`; the defaults when the file does not exist. A committed
+    link (to /dev/zero, say) or a FIFO in its place is refused, not read."""
     # Comments may follow a value on its line, as the README's examples write them.
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        parser.read_string(fs.read_bytes(path, within).decode("utf-8"), source=str(path))
     except FileNotFoundError:
         return Config()
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:

@@ -41,4 +41,4 @@ class Repo:
         """.lfs-meta/config below the root."""
         from lfs_meta import config
 
-        return config.read(self.root / config.PATH)
+        return config.read(self.root / config.PATH, self.root)

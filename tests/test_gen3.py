@@ -334,7 +334,7 @@ def test_the_readme_config_examples_read_as_written(tmp_path: Path) -> None:
     for block in blocks:
         path = tmp_path / "config"
         path.write_text(block.split("```", 1)[0])
-        settings = config.read(path)
+        settings = config.read(path, tmp_path)
         assert " " not in settings.project and "#" not in settings.authz, settings
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from lfs_meta.cli import main
 
-from conftest import commit_all, git, lfs_meta
+from conftest import commit_all, git, lfs_meta, usage_error
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 
@@ -366,3 +366,20 @@ def test_install_hooks_does_not_write_through_a_committed_hook_link(
     assert main(["install-hooks"]) == 2
     assert "pre-commit.lfs-meta: is a symbolic link" in capsys.readouterr().err
     assert bashrc.read_text() == "# mine\n"
+
+
+@pytest.mark.parametrize("kind", ["link to /dev/zero", "fifo"])
+def test_a_config_that_never_ends_is_refused_not_read(
+    repo: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A branch can commit .lfs-meta/config as a link to /dev/zero: every hook would read it forever."""
+    (repo / ".lfs-meta").mkdir()
+    (repo / ".lfs-meta" / "metadata.json").write_text("{}\n")
+    config = repo / ".lfs-meta" / "config"
+    if kind == "fifo":
+        os.mkfifo(config)
+    else:
+        config.symlink_to("/dev/zero")
+    err = usage_error(["init-meta"], capsys)
+    assert err.startswith("lfs-meta: error: .lfs-meta/config: is ")
+    assert not (repo / "META").exists()
