@@ -21,7 +21,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
             f"{repo.root / config.PATH}: no [gen3] authz; add '[gen3]' then "
             "'authz = /programs/<program>/projects/<project>' (the files' Gen3 authorization path)"
         )
-    if not repo.index_path.is_file():
+    if not repo.index_path.exists():  # anything else there, storage.load names
         raise UserError(
             f"{repo.index_path}: no such file; track something first ('lfs-meta track-remote URL')"
         )
