@@ -82,10 +82,10 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     if now is None:
         return None
     code = _code_fingerprint(settings.profile)
-    if code is None:  # a sourceless install: nothing can say the note is for this code, so none is kept
-        now.note = None
+    # Without the code's bytes nothing can say a note is for this code: none is read or kept.
+    note = now.note if code is not None else None
     note_key = stamp.key(now.index_id, settings, files_owned, code or "")
-    outcome = _recalled(now, note_key, files_owned, within, request.check_only)
+    outcome = _recalled(now, note, note_key, files_owned, within, check_only=request.check_only)
     if outcome is None:
         files = _mapped(now, repo, request, settings, output)
         outcome = Outcome(
@@ -99,8 +99,8 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
         if not request.check_only:
             for path in outcome.rewrite:
                 _write(path, files[path], within)
-            if now.note:
-                now.note.remember(note_key, {path.name: now.blob_id(files[path]) for path in files_owned})
+            if note:
+                note.remember(note_key, {path.name: now.blob_id(files[path]) for path in files_owned})
     if not request.check_only:
         _keep_out_of_filters(repo, output, within)
     return outcome
@@ -201,11 +201,17 @@ def _check_output_directory(output: Path, within: Path) -> None:
 
 
 def _recalled(
-    now: _Now, note_key: str, files_owned: list[Path], within: Path, check_only: bool
+    now: _Now,
+    note: stamp.Note | None,
+    note_key: str,
+    files_owned: list[Path],
+    within: Path,
+    *,
+    check_only: bool,
 ) -> Outcome | None:
     """Nothing to do, when the note says the files on disk (and staged) are what `note_key`
     generates; None whenever that is not certain."""
-    known = now.note.recall(note_key) if now.note else None
+    known = note.recall(note_key) if note else None
     if known is None:
         return None
     files: dict[Path, Content | None] = {}
