@@ -259,6 +259,22 @@ def _track_remote_arguments(parser: argparse.ArgumentParser) -> None:
     _add_json(parser)
 
 
+def _reshard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fanout",
+        type=_fanout,
+        metavar="N",
+        help="this many shards (1: the one file .lfs-meta/metadata.json; else a power of two up to 65536); "
+        "default: the fewest that keep every file within [index] shard_mb (1-8 MB)",
+    )
+    parser.add_argument(
+        "--keep",
+        choices=("single", "sharded"),
+        help="after a merge across a reshard: keep this layout's version of an entry both changed",
+    )
+    _add_json(parser)
+
+
 COMMANDS = (
     _Command(
         "validate",
@@ -370,6 +386,15 @@ COMMANDS = (
         defaults={"module": "merge_resolve"},
     ),
     _Command(
+        "reshard",
+        help="store the index as one file or as shards, whichever keeps files within the size band",
+        description="Rewrite the index in the layout that keeps each file within [index] shard_mb (or "
+        "with --fanout N shards), and META/ to match. After a merge across a reshard, which leaves both "
+        "layouts, merges them entry by entry against the common ancestor. Exit 1 on a conflict.",
+        arguments=_reshard_arguments,
+        defaults={"module": "reshard"},
+    ),
+    _Command(
         "doctor",
         help="say what would stop lfs-meta working here, and how to fix it",
         description="Check the index and META/, each store's credentials (one HEAD each), and the hooks "
@@ -412,6 +437,13 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def _fanout(text: str) -> int:
+    value = _positive(text)
+    if value != 1 and not (value & (value - 1) == 0 and value <= 1 << 16):
+        raise argparse.ArgumentTypeError(f"must be 1 or a power of two up to 65536, not {text!r}")
+    return value
 
 
 if __name__ == "__main__":

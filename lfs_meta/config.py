@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lfs_meta import fs
 from lfs_meta.errors import UserError
+from lfs_meta.index import shards
 
 PATH = Path(".lfs-meta") / "config"  # from the repository's root
 R5 = "R5"
@@ -18,7 +19,8 @@ DEFAULT = "default"
 GEN3 = "gen3"  # META/ as gen3-tracker (g3t) writes and validates it
 PROFILES = (DEFAULT, GEN3)
 _AUTHZ = re.compile(r"(/[^/\s]+)+")
-_KEYS = {"fhir": ("project", "version", "profile"), "gen3": ("authz",)}
+_KEYS = {"fhir": ("project", "version", "profile"), "gen3": ("authz",), "index": ("shard_mb",)}
+_BAND = re.compile(r"([1-9][0-9]{0,3})-([1-9][0-9]{0,3})")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Config:
     version: str = R5  # [fhir] version
     profile: str = DEFAULT  # [fhir] profile
     authz: str = ""  # [gen3] authz: the Gen3 authorization path of the files, /programs/<p>/projects/<q>
+    shard_band: tuple[int, int] = (
+        shards.DEFAULT_BAND
+    )  # [index] shard_mb = LOW-HIGH: reshard keeps files in it
 
 
 def read(path: Path, within: Path) -> Config:
@@ -47,14 +52,26 @@ def read(path: Path, within: Path) -> Config:
     for section in parser.sections():
         unknown += [key for key in parser.options(section) if key not in _KEYS.get(section, ())]
     if unknown:
-        holds = "[fhir] with 'project', 'version' and 'profile', and [gen3] with 'authz'"
+        holds = "[fhir] with 'project', 'version' and 'profile', [gen3] with 'authz', [index] with 'shard_mb'"
         raise UserError(f"{path}: unknown {', '.join(unknown)}; it holds {holds}")
     return Config(
         parser.get("fhir", "project", fallback=""),
         check_version(parser.get("fhir", "version", fallback=R5), f"{path}: [fhir] version"),
         check_profile(parser.get("fhir", "profile", fallback=DEFAULT), f"{path}: [fhir] profile"),
         check_authz(parser.get("gen3", "authz", fallback=""), f"{path}: [gen3] authz"),
+        check_band(parser.get("index", "shard_mb", fallback=""), f"{path}: [index] shard_mb"),
     )
+
+
+def check_band(text: str, where: str) -> tuple[int, int]:
+    """A size band in MB, LOW-HIGH, whose top is at least twice its bottom (a power-of-two fan-out
+    then always fits); in bytes."""
+    if not text:
+        return shards.DEFAULT_BAND
+    match = _BAND.fullmatch(text.strip())
+    if match is None or int(match.group(2)) < 2 * int(match.group(1)):
+        raise UserError(f"{where} is {text!r}; write it as LOW-HIGH in MB, HIGH at least twice LOW, e.g. 1-8")
+    return int(match.group(1)) << 20, int(match.group(2)) << 20
 
 
 def check_authz(authz: str, where: str) -> str:

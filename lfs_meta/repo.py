@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lfs_meta.index import storage
+from lfs_meta.index.layout import Layout
 
 if TYPE_CHECKING:
     from lfs_meta.config import Config
@@ -28,6 +29,11 @@ class Repo:
         """The repository `cwd` is in: the nearest directory above it with a .lfs-meta/ (or a .git)."""
         root = Path(os.path.relpath(storage.find_root(cwd), cwd))
         return cls(root, index_path or root / storage.INDEX_PATH)
+
+    @cached_property
+    def index(self) -> Layout:
+        """The index's layout: one file, or shards."""
+        return Layout.find(self.root, self.index_path)
 
     @cached_property
     def git_dirs(self) -> Location | None:

@@ -164,7 +164,7 @@ def record(found: Sequence[tuple[Target, Entry]], force: bool) -> Callable[[dict
     return change
 
 
-def untrack(index_path: Path, targets: Sequence[str]) -> Callable[[dict[str, Entry]], list[str]]:
+def untrack(index_name: str, targets: Sequence[str]) -> Callable[[dict[str, Entry]], list[str]]:
     def change(entries: dict[str, Entry]) -> list[str]:
         removed, unknown = [], []
         for target in targets:
@@ -175,7 +175,7 @@ def untrack(index_path: Path, targets: Sequence[str]) -> Callable[[dict[str, Ent
             removed.extend(matched)
         if unknown:
             raise CheckFailed(
-                f"{index_path}: not tracked: {', '.join(unknown)}; nothing was untracked (see 'lfs-meta ls')"
+                f"{index_name}: not tracked: {', '.join(unknown)}; nothing was untracked (see 'lfs-meta ls')"
             )
         for path in removed:
             entries.pop(path, None)

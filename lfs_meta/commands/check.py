@@ -12,7 +12,7 @@ from lfs_meta import providers
 from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
-from lfs_meta.index import selection, storage
+from lfs_meta.index import selection
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
@@ -25,7 +25,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     if args.pre_push:
         entries = pushed.entries(repo, os.environ, args.changed_only)
     else:
-        entries = selection.select(storage.load(repo.index_path), args.paths, str(repo.index_path))
+        entries = selection.select(repo.index.load(), args.paths, repo.index.shown)
     options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     remotes = providers.Providers(options)
     findings = scan.check(remotes, entries, args.jobs)
@@ -42,7 +42,7 @@ def _update(
 ) -> list[str]:
     fresh = scan.refresh(remotes, entries, findings)
     if fresh:
-        storage.update(repo.index_path, scan.accept(fresh))
+        repo.index.update(scan.accept(fresh))
     return sorted(fresh)
 
 

@@ -58,13 +58,12 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 
 def _check_index(repo: Repo, report: Report) -> dict[str, Entry]:
-    index_path = repo.index_path
-    shown = os.path.relpath(index_path)
-    if not index_path.exists():
+    shown = os.path.relpath(repo.index.shown)
+    if not repo.index.exists():
         report.problem(f"index: no {shown}", "track something with 'lfs-meta track-remote URL'")
         return {}
     try:
-        entries = storage.load(index_path)
+        entries = repo.index.load()
     except UserError as exc:
         report.problem(f"index: {exc}", "run 'lfs-meta validate' and fix what it reports")
         return {}

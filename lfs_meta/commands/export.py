@@ -9,7 +9,6 @@ from pathlib import Path
 from lfs_meta import config, fs
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import gen3, meta
-from lfs_meta.index import storage
 from lfs_meta.repo import Repo
 
 
@@ -21,13 +20,13 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
             f"{repo.root / config.PATH}: no [gen3] authz; add '[gen3]' then "
             "'authz = /programs/<program>/projects/<project>' (the files' Gen3 authorization path)"
         )
-    if not repo.index_path.exists():  # anything else there, storage.load names
+    if not repo.index.exists():  # anything else there, the layout names
         raise UserError(
-            f"{repo.index_path}: no such file; track something first ('lfs-meta track-remote URL')"
+            f"{repo.index.shown}: no such file; track something first ('lfs-meta track-remote URL')"
         )
     if args.output is not None:
         _check_output(repo, args.output)
-    entries = storage.load(repo.index_path)
+    entries = repo.index.load()
     guids = {path: meta.document_id(settings, path) for path in entries}
     text, left_out = gen3.manifest(entries, guids, authz)
     if args.output is None:

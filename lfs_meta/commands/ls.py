@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from lfs_meta.index import storage
 from lfs_meta.repo import Repo
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    entries = storage.load(repo.index_path)
+    entries = repo.index.load()
     if args.json:
         listing = [{"path": path, **entries[path].to_json()} for path in sorted(entries)]
         print(json.dumps(listing, indent=2, ensure_ascii=False))

@@ -8,7 +8,6 @@ import sys
 
 from lfs_meta import providers, tracking
 from lfs_meta.errors import RemoteError, UserError
-from lfs_meta.index import storage
 from lfs_meta.repo import Repo
 
 
@@ -41,7 +40,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     if failed:
         _report(tracking.Outcome(failed=failed), remotes.request_counts(), args.json)
         return 1
-    outcome = storage.update(repo.index_path, tracking.record(found, request.force))
+    outcome = repo.index.update(tracking.record(found, request.force))
     _report(outcome, remotes.request_counts(), args.json)
     single_refused = request.url is not None and not request.recursive and outcome.skipped
     return 1 if single_refused else 0

@@ -6,12 +6,11 @@ import argparse
 import json
 
 from lfs_meta import tracking
-from lfs_meta.index import storage
 from lfs_meta.repo import Repo
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    removed = storage.update(repo.index_path, tracking.untrack(repo.index_path, args.paths))
+    removed = repo.index.update(tracking.untrack(repo.index.shown, args.paths))
     if args.json:
         print(json.dumps({"untracked": removed}, indent=2))
     else:

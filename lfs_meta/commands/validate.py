@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+from pathlib import Path
 
 from lfs_meta.errors import UserError
 from lfs_meta.index import storage
@@ -16,14 +19,41 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         raise UserError("validate takes FILE arguments or --staged, not both")
     if args.staged:
         results = [(f"{storage.INDEX_PATH.as_posix()} (staged)", storage.problems_in(_staged_index(repo)))]
+    elif args.files:
+        results = [(str(path), storage.check_file(path)) for path in args.files]
     else:
-        results = [(str(path), storage.check_file(path)) for path in args.files or [repo.index_path]]
+        results = _whole_index(repo)
     if args.json:
         report = [p.as_json(name) for name, problems in results for p in problems]
         print(json.dumps({"valid": not report, "problems": report}, indent=2))
     else:
         _print_report(results)
     return 1 if any(problems for _, problems in results) else 0
+
+
+def _whole_index(repo: Repo) -> list[tuple[str, list[Problem]]]:
+    layout = repo.index
+    try:
+        results = layout.check()
+    except FileNotFoundError:
+        raise UserError(
+            f"{layout.shown}: no such file; pass the index path (default {storage.INDEX_PATH})"
+        ) from None
+    if layout.single is not None:
+        _suggest_reshard(repo, layout.single)
+    return results
+
+
+def _suggest_reshard(repo: Repo, path: Path) -> None:
+    """A hint, not a problem: the index is valid, but past the size at which shards pay."""
+    high = repo.settings.shard_band[1]
+    size = os.stat(path).st_size
+    if size > high:
+        print(
+            f"lfs-meta: {path} is {size / 1e6:.0f} MB, over the {high >> 20} MB top of [index] shard_mb; "
+            "'lfs-meta reshard' splits it so that each commit rewrites only the files it changes",
+            file=sys.stderr,
+        )
 
 
 def _print_report(results: list[tuple[str, list[Problem]]]) -> None:

@@ -19,6 +19,10 @@ INDEX_RULES = (
     "# lfs-meta: the index is never sent through a filter (git-lfs or any other) and merges entry by entry\n"
     "/metadata.json !filter !diff merge=lfs-meta\n"
 )
+SHARD_RULES = (
+    "# lfs-meta: index shards are never sent through a filter (git-lfs or any other), merge entry by entry\n"
+    "/*.json !filter !diff merge=lfs-meta\n"
+)
 META_RULES = (
     "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n/*.ndjson !filter !diff\n"
 )
@@ -29,11 +33,13 @@ FIX = (
 )
 
 
-def ensure(directory: Path, within: Path, rules: str) -> None:
+def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = False) -> None:
     """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
     committed, and may be the user's own)."""
     try:
-        created = fs.open_file(directory / FILE_NAME, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        created = fs.open_file(
+            directory / FILE_NAME, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=create_parents
+        )
     except FileExistsError:
         return
     with created:

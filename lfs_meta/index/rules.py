@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -151,24 +151,26 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
         if not problems:
             well_formed.append(path)
     for path, twin in paths.normalization_twins(well_formed):
-        yield (
-            path,
-            Problem(
-                f"{_escaped(path)} and {_escaped(twin)} differ only in Unicode normalization "
-                "(one NFC, one NFD), so macOS keeps them as one file",
-                "untrack one of the two",
-                pointer=json_pointer([path]),
-            ),
-        )
+        yield path, _twin_problem(path, twin)
     for path, ancestor in paths.nesting_conflicts(well_formed):
-        yield (
-            path,
-            Problem(
-                f"{ancestor!r} is tracked as a file, so {path!r} cannot be inside it",
-                "untrack one of the two",
-                pointer=json_pointer([path]),
-            ),
-        )
+        yield path, _nesting_problem(path, ancestor)
+
+
+def _twin_problem(path: str, twin: str) -> Problem:
+    return Problem(
+        f"{_escaped(path)} and {_escaped(twin)} differ only in Unicode normalization "
+        "(one NFC, one NFD), so macOS keeps them as one file",
+        "untrack one of the two",
+        pointer=json_pointer([path]),
+    )
+
+
+def _nesting_problem(path: str, ancestor: str) -> Problem:
+    return Problem(
+        f"{ancestor!r} is tracked as a file, so {path!r} cannot be inside it",
+        "untrack one of the two",
+        pointer=json_pointer([path]),
+    )
 
 
 def _escaped(path: str) -> str:
@@ -177,23 +179,54 @@ def _escaped(path: str) -> str:
 
 def _specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
     """A specimen comes from one patient: every entry naming both must agree on which."""
+    references = (
+        (path, entry.get("specimen"), entry.get("patient"))
+        for path, entry in index.items()
+        if isinstance(entry, dict)
+    )
+    for path, seen_path, specimen, seen_patient, patient in specimen_conflicts(references):
+        yield path, _specimen_problem(path, seen_path, specimen, seen_patient, patient)
+
+
+Reference = tuple[str, Any, Any]  # (path, specimen, patient), as an entry records them
+
+
+def specimen_conflicts(references: Iterable[Reference]) -> Iterator[tuple[str, str, str, str, str]]:
+    """(path, first path, specimen, first patient, patient) for each entry whose specimen an earlier
+    entry gave another patient."""
     first: dict[str, tuple[str, str]] = {}
-    for path, entry in index.items():
-        if not isinstance(entry, dict):
-            continue
-        specimen, patient = entry.get("specimen"), entry.get("patient")
+    for path, specimen, patient in references:
         if not (isinstance(specimen, str) and isinstance(patient, str)):
             continue
         seen_path, seen_patient = first.setdefault(specimen, (path, patient))
         if seen_patient != patient:
-            yield (
-                path,
-                Problem(
-                    f"{specimen} is from {seen_patient} in {seen_path!r}, but from {patient} here",
-                    "correct the patient of one of the two entries",
-                    pointer=json_pointer([path, "patient"]),
-                ),
-            )
+            yield path, seen_path, specimen, seen_patient, patient
+
+
+def _specimen_problem(path: str, seen_path: str, specimen: str, seen_patient: str, patient: str) -> Problem:
+    return Problem(
+        f"{specimen} is from {seen_patient} in {seen_path!r}, but from {patient} here",
+        "correct the patient of one of the two entries",
+        pointer=json_pointer([path, "patient"]),
+    )
+
+
+def cross_file_problems(
+    references: Iterable[Reference], file_of: Callable[[str], object]
+) -> Iterator[tuple[str, Problem]]:
+    """The rules that span files, for an index kept in several (`file_of` names a path's file):
+    each problem whose two entries are in one file that file's own check reports, and is left out."""
+    held = list(references)
+    keys = [path for path, _, _ in held]
+    for path, twin in paths.normalization_twins(keys):
+        if file_of(path) != file_of(twin):
+            yield path, _twin_problem(path, twin)
+    for path, ancestor in paths.nesting_conflicts(keys):
+        if file_of(path) != file_of(ancestor):
+            yield path, _nesting_problem(path, ancestor)
+    for path, seen_path, specimen, seen_patient, patient in specimen_conflicts(held):
+        if file_of(path) != file_of(seen_path):
+            yield path, _specimen_problem(path, seen_path, specimen, seen_patient, patient)
 
 
 def _entry_problems(path: str, entry: Mapping[str, Any]) -> Iterator[Problem]:

@@ -56,15 +56,16 @@ def load(path: Path) -> dict[str, Entry]:
         data, problems = _read_checked(path)
     except FileNotFoundError:
         return {}
-    return _entries(data, problems, str(path))
+    return entries(data, problems, str(path))
 
 
 def loads(raw: bytes, name: str) -> dict[str, Entry]:
     """An index from bytes (e.g. a git blob) that only `name` identifies."""
-    return _entries(*_parse_checked(raw), name)
+    return entries(*parse_checked(raw), name)
 
 
-def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
+def entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
+    """The entries of parsed index data; CheckFailed naming `name` when it has `problems`."""
     if problems:
         raise failure(problems, name)
     with gcpause.paused():
@@ -74,7 +75,7 @@ def _entries(data: Any, problems: list[Problem], name: str) -> dict[str, Entry]:
 
 def problems_in(raw: bytes) -> list[Problem]:
     """Every problem with an index file's bytes; empty when it is valid."""
-    return _parse_checked(raw)[1]
+    return parse_checked(raw)[1]
 
 
 def failure(problems: list[Problem], name: str) -> CheckFailed:
@@ -112,10 +113,11 @@ def _read_checked(path: Path) -> tuple[Any, list[Problem]]:
     raw = read(path)
     if isinstance(raw, Problem):
         return None, [raw]
-    return _parse_checked(raw)
+    return parse_checked(raw)
 
 
-def _parse_checked(raw: bytes) -> tuple[Any, list[Problem]]:
+def parse_checked(raw: bytes) -> tuple[Any, list[Problem]]:
+    """An index file's data (None when unusable) and every problem with it."""
     with gcpause.paused():
         return _parse_and_check(raw)
 
