@@ -103,6 +103,37 @@ def staged_blob_ids(root: Path, paths: Sequence[str]) -> dict[str, str]:
     return ids
 
 
+def blobs(root: Path, ids: Sequence[str]) -> dict[str, bytes]:
+    """The content of each blob in `ids` that the repository has; one git process for all."""
+    if not ids:
+        return {}
+    try:
+        done = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=root,
+            input="".join(f"{i}\n" for i in ids).encode(),
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError(
+            "git is not installed; lfs-meta reads the repository through it (install git)"
+        ) from None
+    found, out, at = {}, done.stdout, 0
+    for wanted in ids:
+        end = out.find(b"\n", at)
+        if end == -1:
+            break
+        header = out[at:end].split(b" ")
+        at = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # "<id> missing", or not a blob
+        size = int(header[2])
+        found[wanted] = out[at : at + size]
+        at += size + 1
+    return found
+
+
 def tracked_paths(root: Path) -> set[str]:
     """Every path git itself tracks below `root` (relative to it)."""
     done = _run(["ls-files", "-z"], root)
@@ -122,6 +153,25 @@ def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
     commit = found.stdout.decode().strip()
     done = _run(["cat-file", "blob", f"{commit}:{path}"], root)
     return done.stdout if done.returncode == 0 else None
+
+
+def committed_tree(root: Path, ref: str, directory: str) -> dict[str, tuple[str, str]]:
+    """(type, object id) of each name directly in `directory` (relative to the top of the working
+    tree) in the commit `ref` names, type 'blob' or 'tree'; empty when it has no such directory."""
+    found = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], root)
+    if found.returncode == 1:
+        raise GitError(f"{ref}: not a commit in {root.resolve()}")
+    if found.returncode != 0:
+        raise _not_a_repository(root)
+    commit = found.stdout.decode().strip()
+    done = _run(["ls-tree", "-z", f"{commit}:{directory}"], root)
+    ids = {}
+    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0") if done.returncode == 0 else ():
+        meta, _, name = record.partition("\t")
+        fields = meta.split(" ")
+        if len(fields) == 3:
+            ids[name] = (fields[1], fields[2])
+    return ids
 
 
 def filters(root: Path, paths: Sequence[str]) -> dict[str, str]:

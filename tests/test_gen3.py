@@ -381,3 +381,23 @@ def test_export_says_why_no_authz_follows_from_a_project(
     (repo / ".lfs-meta" / "config").write_text("[fhir]\nproject = my-study-2\n")
     err = usage_error(["export", "--format", "gen3"], capsys)
     assert "[fhir] project 'my-study-2' is not <program>-<project>, so no authz follows from it" in err
+
+
+@NEEDS_G3T
+def test_g3t_meta_validate_accepts_a_sharded_meta(
+    g3t_project: tuple[Path, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project, env = g3t_project
+    monkeypatch.chdir(project)
+    write_repo(project)
+    assert main(["reshard", "--fanout", "4"]) == 0
+    parts = sorted(path.name for path in (project / "META").glob("*.ndjson"))
+    assert "DocumentReference.ndjson" in parts and any(
+        name.startswith("DocumentReference-") for name in parts
+    )
+    assert _g3t_validate(project, env) == (0, [])
+    assert main(["reshard", "--fanout", "1"]) == 0
+    assert not any("-" in path.name for path in (project / "META").glob("*.ndjson"))
+    assert _g3t_validate(project, env) == (0, [])

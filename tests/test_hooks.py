@@ -50,7 +50,7 @@ def test_validate_hook_through_pre_commit(
     refused = git(git_repo, "commit", "-m", "bad index", env=hook_env)
     assert refused.returncode == 1
     output = refused.stdout + refused.stderr
-    assert ".lfs-meta/metadata.json: /data~1a.vcf/size: must be at least 0" in output
+    assert ".lfs-meta/metadata.json (staged): /data~1a.vcf/size: must be at least 0" in output
     assert "is a signed URL (carries sig)" in output
     assert "SECRETSIGNATURE" not in output
     assert git(git_repo, "rev-parse", "--verify", "-q", "HEAD").returncode != 0

@@ -22,7 +22,14 @@ LAYERS = (
     ("git, providers", ("lfs_meta.git", "lfs_meta.config", "lfs_meta.repo", "lfs_meta.providers")),
     (
         "domain",
-        ("lfs_meta.drift", "lfs_meta.worktree", "lfs_meta.fhir", "lfs_meta.tracking", "lfs_meta.githooks"),
+        (
+            "lfs_meta.drift",
+            "lfs_meta.worktree",
+            "lfs_meta.fhir",
+            "lfs_meta.tracking",
+            "lfs_meta.githooks",
+            "lfs_meta.catalog",
+        ),
     ),
     ("commands", ("lfs_meta.commands",)),
     ("cli", ("lfs_meta.cli", "lfs_meta.__main__")),

@@ -31,7 +31,11 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         if not present:
             raise UserError(f"{repo.root / storage.INDEX_PATH}: no such file; track something first")
         entries = _merged(repo, present, args.keep)
-        fanout = args.fanout or shards.fanout_for(_size(entries), repo.settings.shard_band)
+        # Ending a merge across a reshard keeps the fan-out the reshard chose.
+        kept = [layout.fanout for layout in present if layout.single is None] if len(present) > 1 else []
+        fanout = args.fanout or (
+            kept[0] if kept else shards.fanout_for(_size(entries), repo.settings.shard_band)
+        )
         target = (
             Layout.single_file(repo.root) if fanout == shards.SINGLE else Layout.sharded(repo.root, fanout)
         )
@@ -55,7 +59,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 def _merged(repo: Repo, present: list[Layout], keep: str | None) -> dict[str, Entry]:
     if len(present) == 1:
-        return present[0].load()
+        return present[0].load(misfiled=True)
     single = next((layout for layout in present if layout.single is not None), None)
     sharded = [layout for layout in present if layout.single is None]
     if single is None or len(sharded) != 1:

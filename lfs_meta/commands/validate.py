@@ -17,7 +17,11 @@ from lfs_meta.repo import Repo
 def run(repo: Repo, args: argparse.Namespace) -> int:
     if args.staged and args.files:
         raise UserError("validate takes FILE arguments or --staged, not both")
-    if args.staged:
+    if args.staged and repo.index.single is None:
+        from lfs_meta import catalog  # here: only a sharded index has it
+
+        results = catalog.validate_staged(repo)
+    elif args.staged:
         results = [(f"{storage.INDEX_PATH.as_posix()} (staged)", storage.problems_in(_staged_index(repo)))]
     elif args.files:
         results = [(str(path), storage.check_file(path)) for path in args.files]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from lfs_meta import config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
@@ -24,6 +26,9 @@ _CHUNK = 1 << 20
 # The files beside the DocumentReference file, written when they have something to hold and removed
 # when not. Patient and Specimen are in both profiles; ResearchStudy and ResearchSubject only in gen3,
 # and the default profile removes them: they would refer to Patients that are gone.
+_PART = re.compile(
+    r"(?:DocumentReference|Patient|Specimen|ResearchStudy|ResearchSubject)-[0-9a-f]{1,4}\.ndjson"
+)
 STUB_FILES = ("Patient.ndjson", "Specimen.ndjson", "ResearchStudy.ndjson", "ResearchSubject.ndjson")
 
 
@@ -62,10 +67,13 @@ class Outcome:
 
 
 def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
-    """Every file init-meta owns, with its bytes, or None for a stub file that must not exist."""
+    """Every file init-meta owns, with its bytes, or None for a file that must not exist (a stub with
+    nothing in it, or a part that a sharded index left)."""
     files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
     for name in STUB_FILES:
         files[document_file.with_name(name)] = ndjson.get(Path(name).stem) or None
+    for path in owned(document_file)[len(files) :]:
+        files[path] = None
     return files
 
 
@@ -77,11 +85,15 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     settings = settings_of(repo, request)
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
+    if repo.index.single is None:
+        from lfs_meta.fhir import parts  # here: it imports this module
+
+        return parts.refresh(repo, request, settings, output, within)
     files_owned = owned(output)
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
-    code = _code_fingerprint(settings.profile)
+    code = code_fingerprint(settings.profile)
     # Without the code's bytes nothing can say a note is for this code: none is read or kept.
     note = now.note if code is not None else None
     note_key = stamp.key(now.index_id, settings, files_owned, code or "")
@@ -90,7 +102,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
         files = _mapped(now, repo, request, settings, output)
         outcome = Outcome(
             files,
-            rewrite=[path for path, data in files.items() if not _holds(path, data, within)],
+            rewrite=[path for path, data in files.items() if not holds(path, data, within)],
             unstaged=[
                 path for path, staged_id in now.staged_ids.items() if staged_id != now.blob_id(files[path])
             ],
@@ -98,7 +110,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
         )
         if not request.check_only:
             for path in outcome.rewrite:
-                _write(path, files[path], within)
+                write(path, files[path], within)
             if note:
                 note.remember(note_key, {path.name: now.blob_id(files[path]) for path in files_owned})
     if not request.check_only:
@@ -153,10 +165,10 @@ def _format(note: stamp.Note | None) -> str:
     return note.object_format if note else "sha1"
 
 
-def _code_fingerprint(profile: str) -> str | None:
-    """The source of every module that decides META/'s bytes under `profile`, this one included,
-    found through the import system: editing any of them invalidates every note."""
-    shaping = [mapping, content_types, entry, config, sys.modules[__name__]]
+def code_fingerprint(profile: str, *more: ModuleType) -> str | None:
+    """The source of every module that decides META/'s bytes under `profile`, this one and `more`
+    included, found through the import system: editing any of them invalidates every note."""
+    shaping = [mapping, content_types, entry, config, sys.modules[__name__], *more]
     if profile == config.GEN3:
         from lfs_meta.fhir import gen3  # here and below: only the gen3 profile imports it
 
@@ -260,8 +272,16 @@ def document_id(settings: config.Config, path: str) -> str:
 
 
 def owned(output: Path) -> list[Path]:
-    """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it."""
-    return [output, *(output.with_name(name) for name in STUB_FILES)]
+    """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it,
+    then any part a sharded index left there (the one-file layout removes them)."""
+    files = [output, *(output.with_name(name) for name in STUB_FILES)]
+    if output.name != DEFAULT_OUTPUT.name:
+        return files
+    try:
+        names = os.listdir(output.parent)
+    except OSError:  # none yet, or unreadable: the writes that follow say which
+        return files
+    return files + [output.with_name(name) for name in sorted(names) if _PART.fullmatch(name)]
 
 
 def _mapped(
@@ -283,7 +303,7 @@ def out_of_date(repo: Repo) -> list[Path]:
     if now is None:
         return []
     files = _mapped(now, repo, Request(), settings, output)
-    return [path for path, data in files.items() if not _holds(path, data, repo.root)]
+    return [path for path, data in files.items() if not holds(path, data, repo.root)]
 
 
 def _read_index(path: Path, directory: Path) -> bytes | None:
@@ -316,7 +336,7 @@ def _relative(root: Path, paths: list[Path]) -> dict[Path, str]:
     return relative
 
 
-def _holds(path: Path, data: Content | None, within: Path) -> bool:
+def holds(path: Path, data: Content | None, within: Path) -> bool:
     """Whether the file holds exactly `data` (None: does not exist), read in chunks, not whole:
     META/ files of a large index are hundreds of megabytes."""
     try:
@@ -334,7 +354,7 @@ def _holds(path: Path, data: Content | None, within: Path) -> bool:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _write(path: Path, data: Content | None, within: Path) -> None:
+def write(path: Path, data: Content | None, within: Path) -> None:
     if data is None:
         fs.unlink(path, within)
         return

@@ -137,16 +137,27 @@ class Layout:
         except OSError as exc:
             raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
-    def load(self) -> dict[str, Entry]:
-        """Every entry; none when there is no index yet."""
+    def load(self, *, misfiled: bool = False) -> dict[str, Entry]:
+        """Every entry; none when there is no index yet. With `misfiled`, an entry in a shard not its
+        own is taken (reshard files it where it belongs)."""
         if self.single is not None:
             return storage.load(self.single)
         index: dict[str, Entry] = {}
+        found_in: dict[str, Path] = {}
         for number, path, raw in self.raw_shards():
-            data, problems = (
-                (None, [raw]) if isinstance(raw, Problem) else parse_shard(raw, number, self.fanout)
-            )
-            index.update(storage.entries(data, problems, str(path)))
+            if isinstance(raw, Problem):
+                data, problems = None, [raw]
+            elif misfiled:
+                data, problems = storage.parse_checked(raw)
+            else:
+                data, problems = parse_shard(raw, number, self.fanout)
+            for key, entry in storage.entries(data, problems, str(path)).items():
+                if key in index and index[key] != entry:
+                    fix = "remove the one that is wrong"
+                    raise CheckFailed(
+                        f"{path}: {key!r} is also in {found_in[key]}, recorded differently; {fix}"
+                    )
+                index[key], found_in[key] = entry, path
         _refuse_cross_file_problems(index, self)
         return index
 

@@ -51,7 +51,7 @@ def find_problems(data: Any) -> list[Problem]:
     for path, entry in data.items():
         if isinstance(entry, dict) and not _plainly_fine(entry):
             by_entry[path].extend(_entry_problems(path, entry))
-    for path, problem in _specimen_problems(data):
+    for path, problem in specimen_problems(data):
         by_entry[path].append(problem)
     if not by_entry:
         return []
@@ -151,12 +151,12 @@ def _path_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
         if not problems:
             well_formed.append(path)
     for path, twin in paths.normalization_twins(well_formed):
-        yield path, _twin_problem(path, twin)
+        yield path, twin_problem(path, twin)
     for path, ancestor in paths.nesting_conflicts(well_formed):
-        yield path, _nesting_problem(path, ancestor)
+        yield path, nesting_problem(path, ancestor)
 
 
-def _twin_problem(path: str, twin: str) -> Problem:
+def twin_problem(path: str, twin: str) -> Problem:
     return Problem(
         f"{_escaped(path)} and {_escaped(twin)} differ only in Unicode normalization "
         "(one NFC, one NFD), so macOS keeps them as one file",
@@ -165,7 +165,7 @@ def _twin_problem(path: str, twin: str) -> Problem:
     )
 
 
-def _nesting_problem(path: str, ancestor: str) -> Problem:
+def nesting_problem(path: str, ancestor: str) -> Problem:
     return Problem(
         f"{ancestor!r} is tracked as a file, so {path!r} cannot be inside it",
         "untrack one of the two",
@@ -177,7 +177,7 @@ def _escaped(path: str) -> str:
     return "'" + path.encode("ascii", "backslashreplace").decode() + "'"
 
 
-def _specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
+def specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]]:
     """A specimen comes from one patient: every entry naming both must agree on which."""
     references = (
         (path, entry.get("specimen"), entry.get("patient"))
@@ -185,7 +185,7 @@ def _specimen_problems(index: Mapping[str, Any]) -> Iterator[tuple[str, Problem]
         if isinstance(entry, dict)
     )
     for path, seen_path, specimen, seen_patient, patient in specimen_conflicts(references):
-        yield path, _specimen_problem(path, seen_path, specimen, seen_patient, patient)
+        yield path, specimen_problem(path, seen_path, specimen, seen_patient, patient)
 
 
 Reference = tuple[str, Any, Any]  # (path, specimen, patient), as an entry records them
@@ -203,7 +203,7 @@ def specimen_conflicts(references: Iterable[Reference]) -> Iterator[tuple[str, s
             yield path, seen_path, specimen, seen_patient, patient
 
 
-def _specimen_problem(path: str, seen_path: str, specimen: str, seen_patient: str, patient: str) -> Problem:
+def specimen_problem(path: str, seen_path: str, specimen: str, seen_patient: str, patient: str) -> Problem:
     return Problem(
         f"{specimen} is from {seen_patient} in {seen_path!r}, but from {patient} here",
         "correct the patient of one of the two entries",
@@ -220,13 +220,13 @@ def cross_file_problems(
     keys = [path for path, _, _ in held]
     for path, twin in paths.normalization_twins(keys):
         if file_of(path) != file_of(twin):
-            yield path, _twin_problem(path, twin)
+            yield path, twin_problem(path, twin)
     for path, ancestor in paths.nesting_conflicts(keys):
         if file_of(path) != file_of(ancestor):
-            yield path, _nesting_problem(path, ancestor)
+            yield path, nesting_problem(path, ancestor)
     for path, seen_path, specimen, seen_patient, patient in specimen_conflicts(held):
         if file_of(path) != file_of(seen_path):
-            yield path, _specimen_problem(path, seen_path, specimen, seen_patient, patient)
+            yield path, specimen_problem(path, seen_path, specimen, seen_patient, patient)
 
 
 def _entry_problems(path: str, entry: Mapping[str, Any]) -> Iterator[Problem]:

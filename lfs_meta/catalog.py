@@ -1,0 +1,202 @@
+"""`validate --staged` of a sharded index at the cost of the change, not of the index.
+
+A note in git's directory (SQLite) holds, for the shard blobs last validated, one row per entry:
+its path, shard, Unicode-normalized path, specimen and patient. A commit's hook then parses only the
+shards whose staged blob differs, and checks the rules that span shards (a file inside a tracked
+file, Unicode twins, one patient per specimen) for those shards' entries with indexed queries
+against every other row. The note only ever holds a set of shards that passed together: when the
+staged index has a problem, nothing is recorded, so the next run checks the same shards again.
+A fresh clone, or an unusable note, pays one full check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lfs_meta import git
+from lfs_meta.errors import UserError
+from lfs_meta.index import layout as layouts
+from lfs_meta.index import rules, shards
+from lfs_meta.index.problem import Problem
+from lfs_meta.repo import Repo
+
+NOTE_PATH = "lfs-meta/index-{fanout}.sqlite"  # inside git's directory
+_VERSION = "1"  # of the rows' meaning: a change here starts the note over
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shard (number INTEGER PRIMARY KEY, blob TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entry (
+    path TEXT PRIMARY KEY, number INTEGER, nfc TEXT, specimen TEXT, patient TEXT
+);
+CREATE INDEX IF NOT EXISTS entry_number ON entry (number);
+CREATE INDEX IF NOT EXISTS entry_nfc ON entry (nfc) WHERE nfc IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entry_specimen ON entry (specimen) WHERE specimen IS NOT NULL;
+"""
+Results = list[tuple[str, list[Problem]]]
+
+
+def validate_staged(repo: Repo) -> Results:
+    """Every problem with the staged sharded index, file by file."""
+    layout = repo.index
+    directory = _relative(layout.shard_directory, repo.root)
+    staged = git.staged_blob_ids(repo.root, [directory])
+    shard_ids: dict[int, str] = {}
+    results: dict[str, list[Problem]] = {}
+    for name, blob in staged.items():
+        file_name = name.rpartition("/")[2]
+        number = shards.number_of_file(file_name, layout.fanout)
+        if number is not None and name == f"{directory}/{file_name}":
+            shard_ids[number] = blob
+        elif file_name != ".gitattributes":
+            results[f"{name} (staged)"] = [Problem(f"not a shard of {directory}", "git rm --cached it")]
+    if not shard_ids:
+        raise UserError(f"no staged {directory}/ here; run from the repository root after 'git add'")
+    db = _open(repo, layout.fanout)
+    recorded = dict(db.execute("SELECT number, blob FROM shard"))
+    changed = sorted(n for n, blob in shard_ids.items() if recorded.get(n) != blob)
+    db.execute("BEGIN")
+    fresh = not recorded
+    references: list[rules.Reference] = []
+    for number, raw in _blobs(repo.root, {n: shard_ids[n] for n in changed}):
+        shown = f"{directory}/{shards.file_name(number, layout.fanout)} (staged)"
+        data, results[shown] = layouts.parse_shard(raw, number, layout.fanout)
+        rows = _rows(data, number)
+        _replace(db, number, shard_ids[number], rows)
+        if fresh:
+            references.extend((path, specimen, patient) for path, _, _, specimen, patient in rows)
+    for number in recorded.keys() - shard_ids.keys():
+        _replace(db, number, None, [])
+    cross = (
+        rules.cross_file_problems(references, lambda path: shards.number_of(path, layout.fanout))
+        if fresh
+        else _cross_problems(db, changed)
+    )
+    for path, problem in cross:
+        shown = (
+            f"{directory}/{shards.file_name(shards.number_of(path, layout.fanout), layout.fanout)} (staged)"
+        )
+        results.setdefault(shown, []).append(problem)
+    db.execute("ROLLBACK" if any(results.values()) else "COMMIT")
+    for number in shard_ids:
+        results.setdefault(f"{directory}/{shards.file_name(number, layout.fanout)} (staged)", [])
+    return sorted(results.items())
+
+
+def _open(repo: Repo, fanout: int) -> sqlite3.Connection:
+    """The note, or an empty one in memory when git's directory cannot hold it."""
+    location = repo.git_dirs
+    connection = None
+    if location is not None:
+        path = location.git_dir / NOTE_PATH.format(fanout=fanout)
+        with contextlib.suppress(OSError, sqlite3.Error):
+            path.parent.mkdir(exist_ok=True)
+            if not path.is_symlink():
+                connection = sqlite3.connect(path, isolation_level=None)
+                connection.executescript(_SCHEMA)
+    if connection is None:
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+        connection.executescript(_SCHEMA)
+    if [row[0] for row in connection.execute("SELECT version FROM state")] != [_VERSION]:
+        connection.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM entry;")
+        connection.execute("INSERT INTO state VALUES (?)", (_VERSION,))
+    return connection
+
+
+def _blobs(root: Path, ids: dict[int, str]) -> Iterator[tuple[int, bytes]]:
+    found = git.blobs(root, list(ids.values()))
+    for number, blob in ids.items():
+        yield number, found.get(blob, b"")
+
+
+Row = tuple[str, int, str | None, Any, Any]  # path, shard, NFC form when not ASCII, specimen, patient
+
+
+def _rows(data: Any, number: int) -> list[Row]:
+    if not isinstance(data, dict):
+        return []
+    rows = []
+    for path, entry in data.items():
+        fields = entry if isinstance(entry, dict) else {}
+        nfc = None if path.isascii() else unicodedata.normalize("NFC", path)
+        specimen, patient = fields.get("specimen"), fields.get("patient")
+        rows.append(
+            (
+                path,
+                number,
+                nfc,
+                specimen if isinstance(specimen, str) else None,
+                patient if isinstance(patient, str) else None,
+            )
+        )
+    return rows
+
+
+def _replace(db: sqlite3.Connection, number: int, blob: str | None, rows: Iterable[Row]) -> None:
+    db.execute("DELETE FROM entry WHERE number = ?", (number,))
+    db.execute("DELETE FROM shard WHERE number = ?", (number,))
+    if blob is not None:
+        db.execute("INSERT INTO shard VALUES (?, ?)", (number, blob))
+        # OR IGNORE: a path in two shards is one misplaced entry, which its shard's check reports.
+        db.executemany("INSERT OR IGNORE INTO entry VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _cross_problems(db: sqlite3.Connection, changed: list[int]) -> Iterator[tuple[str, Problem]]:
+    """The rules across shards for the entries of the `changed` shards, each against every other row."""
+    seen: set[tuple[str, str]] = set()
+    for number in changed:
+        rows = db.execute(
+            "SELECT path, nfc, specimen, patient FROM entry WHERE number = ?", (number,)
+        ).fetchall()
+        for path, nfc, specimen, patient in rows:
+            for found in _row_problems(db, number, path=path, nfc=nfc, specimen=specimen, patient=patient):
+                key = (found[0], found[1].message)
+                if key not in seen:
+                    seen.add(key)
+                    yield found
+
+
+def _row_problems(
+    db: sqlite3.Connection,
+    number: int,
+    *,
+    path: str,
+    nfc: str | None,
+    specimen: str | None,
+    patient: str | None,
+) -> Iterator[tuple[str, Problem]]:
+    slash = path.find("/")
+    while slash != -1:
+        ancestor = path[:slash]
+        if db.execute("SELECT 1 FROM entry WHERE path = ? AND number != ?", (ancestor, number)).fetchone():
+            yield path, rules.nesting_problem(path, ancestor)
+            break
+        slash = path.find("/", slash + 1)
+    # Below `path` + "/" and above `path` + "0" ("0" follows "/"): the paths inside it, by the index.
+    inside = db.execute(
+        "SELECT path FROM entry WHERE path > ? AND path < ? AND number != ?", (path + "/", path + "0", number)
+    )
+    for (below,) in inside.fetchall():
+        yield below, rules.nesting_problem(below, path)
+    if nfc is not None:
+        for (twin,) in db.execute(
+            "SELECT path FROM entry WHERE nfc = ? AND path != ? AND number != ?", (nfc, path, number)
+        ):
+            later, first = sorted((path, twin), reverse=True)
+            yield later, rules.twin_problem(later, first)
+    if specimen is not None and patient is not None:
+        other = db.execute(
+            "SELECT path, patient FROM entry WHERE specimen = ? AND patient IS NOT NULL AND patient != ? "
+            "AND number != ? LIMIT 1",
+            (specimen, patient, number),
+        ).fetchone()
+        if other:
+            yield path, rules.specimen_problem(path, other[0], specimen, other[1], patient)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root.resolve()).as_posix()

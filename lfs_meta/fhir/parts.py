@@ -1,0 +1,364 @@
+"""META/ for a sharded index: each resource type in parts, regenerated part by part as shards change.
+
+Index shard k gives `DocumentReference-<k>.ndjson` (part 0 keeps the name g3t looks for,
+`DocumentReference.ndjson`); the stubs (Patient, Specimen, and the gen3 profile's ResearchStudy and
+ResearchSubject) are filed by the hash of their id at the same fan-out. Every part is sorted by
+resource id. A note in git's directory (SQLite) keeps, for each index shard blob, the blob of its
+DocumentReference part and the stub lines it contributes, so a commit that changes one shard maps
+that shard's entries and rebuilds only the stub parts whose lines changed: the cost follows the
+change. A missing or unusable note only means one full run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from lfs_meta import config, fs, git
+from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.fhir import mapping, meta, stamp
+from lfs_meta.index import shards, storage
+from lfs_meta.index.entry import Entry
+from lfs_meta.index.layout import Layout
+from lfs_meta.index.problem import Problem
+from lfs_meta.repo import Repo
+
+DOCUMENTS = "DocumentReference"
+NOTE_PATH = "lfs-meta/meta-parts.sqlite"  # inside git's directory, beside init-meta's note
+_PART = re.compile(
+    r"(DocumentReference|Patient|Specimen|ResearchStudy|ResearchSubject)(?:-([0-9a-f]{1,4}))?\.ndjson"
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shard (number INTEGER PRIMARY KEY, blob TEXT NOT NULL, documents TEXT);
+CREATE TABLE IF NOT EXISTS stub (number INTEGER, type TEXT, part INTEGER, id TEXT, line BLOB);
+CREATE INDEX IF NOT EXISTS stub_part ON stub (type, part);
+CREATE INDEX IF NOT EXISTS stub_number ON stub (number);
+"""
+
+Files = dict[str, bytes | None]  # META/ file name -> its bytes, or None: must not exist
+
+
+def part_name(resource_type: str, number: int, fanout: int) -> str:
+    if number == 0:
+        return f"{resource_type}.ndjson"
+    return f"{resource_type}-{shards.file_name(number, fanout).removesuffix('.json')}.ndjson"
+
+
+def is_part_name(name: str) -> bool:
+    """Whether `name` is a META/ file init-meta owns in a sharded layout (of any fan-out)."""
+    return _PART.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    documents: bytes  # the shard's DocumentReference part
+    stubs: list[tuple[str, int, str, bytes]]  # (type, part, id, line) it contributes
+
+
+def map_shard(entries: Mapping[str, Entry], settings: config.Config, fanout: int) -> ShardOutput:
+    """One shard's DocumentReference part and stub lines; the same mapping as the one-file layout's."""
+    if settings.profile == config.GEN3:
+        from lfs_meta.fhir import gen3  # here: only the gen3 profile imports it
+
+        files = gen3.ndjson_files(entries, settings.project)
+    else:
+        files = mapping.ndjson_files(entries, settings.version, settings.project)
+    documents = bytes(_sorted_by_id(bytes(files.pop(DOCUMENTS))))
+    stubs = []
+    for resource_type, data in files.items():
+        for line in bytes(data).splitlines(keepends=True):
+            resource_id = orjson.loads(line)["id"]
+            stubs.append((resource_type, shards.number_of(resource_id, fanout), resource_id, line))
+    return ShardOutput(documents, stubs)
+
+
+def _sorted_by_id(data: bytes) -> bytes:
+    lines = sorted(data.splitlines(keepends=True), key=_resource_id)
+    return b"".join(lines)
+
+
+def _resource_id(line: bytes) -> str:
+    return str(orjson.loads(line)["id"])
+
+
+def stub_part(lines: Iterator[tuple[str, bytes]]) -> bytes:
+    """A stub part from every line shards contribute to it: one line per id, sorted by id. A Specimen
+    that one entry names with its patient and another without is written with the patient (the
+    longer line), as the one-file layout does."""
+    chosen: dict[str, bytes] = {}
+    for resource_id, line in lines:
+        held = chosen.get(resource_id)
+        if held is None or (len(line), line) > (len(held), held):
+            chosen[resource_id] = line
+    return b"".join(chosen[resource_id] for resource_id in sorted(chosen))
+
+
+class Note:
+    """What the last run wrote, per index shard blob, under one settings-and-code key."""
+
+    def __init__(self, connection: sqlite3.Connection, key: str) -> None:
+        self.db = connection
+        self.db.executescript(_SCHEMA)
+        if [row[0] for row in self.db.execute("SELECT key FROM state")] != [key]:
+            self.db.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM stub;")
+            self.db.execute("INSERT INTO state VALUES (?)", (key,))
+
+    @classmethod
+    def open(cls, git_dirs: git.Location | None, key: str) -> Note:
+        """The note in git's directory; an empty one in memory without git or when it is unusable."""
+        if git_dirs is not None:
+            path = git_dirs.git_dir / NOTE_PATH
+            with contextlib.suppress(OSError, sqlite3.Error):
+                path.parent.mkdir(exist_ok=True)
+                if not path.is_symlink():
+                    return cls(sqlite3.connect(path, isolation_level=None), key)
+        return cls(sqlite3.connect(":memory:", isolation_level=None), key)
+
+    def shards(self) -> dict[int, tuple[str, str | None]]:
+        """Shard number -> (its blob, its DocumentReference part's blob) as last mapped."""
+        return {n: (blob, documents) for n, blob, documents in self.db.execute("SELECT * FROM shard")}
+
+    def replace(
+        self, number: int, blob: str | None, documents: str | None, output: ShardOutput | None
+    ) -> None:
+        """Record shard `number` as `blob` (None: gone), with its DocumentReference part's blob."""
+        self.db.execute("DELETE FROM stub WHERE number = ?", (number,))
+        self.db.execute("DELETE FROM shard WHERE number = ?", (number,))
+        if blob is not None and output is not None:
+            self.db.execute("INSERT INTO shard VALUES (?, ?, ?)", (number, blob, documents))
+            self.db.executemany(
+                "INSERT INTO stub VALUES (?, ?, ?, ?, ?)", [(number, *stub) for stub in output.stubs]
+            )
+
+    def stub_parts(self) -> set[tuple[str, int]]:
+        return set(self.db.execute("SELECT DISTINCT type, part FROM stub"))
+
+    def lines(self, resource_type: str, part: int) -> Iterator[tuple[str, bytes]]:
+        yield from self.db.execute(
+            "SELECT id, line FROM stub WHERE type = ? AND part = ?", (resource_type, part)
+        )
+
+
+ReadShards = Callable[[list[int]], Iterator[tuple[int, dict[str, Entry]]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What META/ must hold: each file's expected blob id (None: must not exist), and the bytes of
+    every file that is not that now."""
+
+    expected: dict[str, str | None]
+    regenerated: Files
+
+
+def plan(
+    fanout: int,
+    settings: config.Config,
+    note: Note,
+    *,
+    shard_ids: Mapping[int, str],
+    present_ids: Mapping[str, str],
+    read: ReadShards,
+    object_format: str,
+) -> Plan:
+    """Bring the note to `shard_ids` (each index shard's blob id now), mapping only the shards whose
+    blob changed; `present_ids` are the META/ files' blob ids now. The caller commits the note's
+    transaction once the files are written."""
+    recorded = note.shards()
+    changed = [n for n, blob in shard_ids.items() if recorded.get(n, ("", None))[0] != blob]
+    regenerated: Files = {}
+    note.db.execute("BEGIN")
+    for number, entries in read(changed):
+        output = map_shard(entries, settings, fanout)
+        documents = stamp.blob_id(output.documents, object_format) if output.documents else None
+        note.replace(number, shard_ids[number], documents, output)
+        regenerated[part_name(DOCUMENTS, number, fanout)] = output.documents or None
+    for number in recorded.keys() - shard_ids.keys():
+        note.replace(number, None, None, None)
+        regenerated[part_name(DOCUMENTS, number, fanout)] = None
+    expected: dict[str, str | None] = {
+        part_name(DOCUMENTS, n, fanout): documents for n, (_, documents) in note.shards().items()
+    }
+    # Every stub part is rebuilt from the note: its rows are the stubs (thousands), not the entries.
+    for resource_type, part in sorted(note.stub_parts()):
+        name = part_name(resource_type, part, fanout)
+        stubs = stub_part(note.lines(resource_type, part))
+        expected[name] = stamp.blob_id(stubs, object_format)
+        if present_ids.get(name) != expected[name]:
+            regenerated[name] = stubs
+    for name, data in regenerated.items():
+        expected[name] = None if data is None else stamp.blob_id(data, object_format)
+    # A DocumentReference part not as noted (edited, lost, or never written) is mapped again.
+    redo = [
+        n
+        for n in shard_ids
+        if (name := part_name(DOCUMENTS, n, fanout)) not in regenerated
+        and present_ids.get(name) != expected[name]
+    ]
+    for number, entries in read(redo):
+        regenerated[part_name(DOCUMENTS, number, fanout)] = (
+            map_shard(entries, settings, fanout).documents or None
+        )
+    for name in present_ids:
+        if is_part_name(name) and name not in expected:
+            regenerated[name], expected[name] = None, None  # a part of another fan-out, or of nothing now
+    return Plan(
+        expected,
+        {name: data for name, data in regenerated.items() if present_ids.get(name) != expected[name]},
+    )
+
+
+def refresh(
+    repo: Repo, request: meta.Request, settings: config.Config, output: Path, within: Path
+) -> meta.Outcome:
+    """meta.refresh for a sharded index."""
+    layout = repo.index
+    if output.name != f"{DOCUMENTS}.ndjson":
+        raise UserError(
+            f"--output {output}: with a sharded index the parts' names are fixed; "
+            f"name the directory's {DOCUMENTS}.ndjson"
+        )
+    git_dirs = _git_dirs(repo)
+    object_format = git_dirs.object_format if git_dirs else "sha1"
+    code = meta.code_fingerprint(settings.profile, sys.modules[__name__])
+    key = stamp.key(f"parts {layout.fanout}", settings, [output], code or os.urandom(16).hex())
+    note = Note.open(git_dirs if code else None, key)
+    source = (
+        _Staged(repo, layout, output) if request.staged else _OnDisk(layout, output, within, object_format)
+    )
+    present = source.meta_ids()
+    made = plan(
+        layout.fanout,
+        settings,
+        note,
+        shard_ids=source.shard_ids(),
+        present_ids=present,
+        read=source.read,
+        object_format=object_format,
+    )
+    files: dict[Path, meta.Content | None] = {
+        output.parent / name: data for name, data in made.regenerated.items()
+    }
+    rewrite = [path for path, data in files.items() if not meta.holds(path, data, within)]
+    unstaged = (
+        [output.parent / name for name, blob in made.expected.items() if present.get(name) != blob]
+        if request.compare_staged
+        else []
+    )
+    if request.check_only:
+        note.db.execute("ROLLBACK")
+    else:
+        for path in rewrite:
+            meta.write(path, files[path], within)
+        note.db.execute("COMMIT")
+    return meta.Outcome(files or {output: None}, rewrite, sorted(unstaged), request.check_only)
+
+
+def _git_dirs(repo: Repo) -> git.Location | None:
+    try:
+        return repo.git_dirs
+    except git.GitError:
+        return None
+
+
+class _Staged:
+    """The index shards and META/ as staged: what the commit records."""
+
+    def __init__(self, repo: Repo, layout: Layout, output: Path) -> None:
+        self.root = repo.root
+        self.shard_directory = _relative(layout.shard_directory, repo.root)
+        meta_directory = _relative(output.parent, repo.root)
+        self.fanout = layout.fanout
+        ids = git.staged_blob_ids(repo.root, [self.shard_directory, meta_directory])
+        self.shards: dict[int, str] = {}
+        self.meta: dict[str, str] = {}
+        for name, blob in ids.items():
+            directory, _, file_name = name.rpartition("/")
+            number = shards.number_of_file(file_name, self.fanout)
+            if directory == self.shard_directory and number is not None:
+                self.shards[number] = blob
+            elif directory == meta_directory and is_part_name(file_name):
+                self.meta[file_name] = blob
+
+    def shard_ids(self) -> dict[int, str]:
+        return self.shards
+
+    def meta_ids(self) -> dict[str, str]:
+        return self.meta
+
+    def read(self, numbers: list[int]) -> Iterator[tuple[int, dict[str, Entry]]]:
+        wanted = {self.shards[n]: n for n in numbers}
+        for blob, raw in git.blobs(self.root, list(wanted)).items():
+            number = wanted[blob]
+            name = f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
+            yield number, _entries(raw, number, self.fanout, name)
+
+
+class _OnDisk:
+    """The index shards and META/ in the working tree; every file is read and hashed once."""
+
+    def __init__(self, layout: Layout, output: Path, within: Path, object_format: str) -> None:
+        self.layout, self.output, self.within, self.object_format = layout, output, within, object_format
+        self.raw: dict[int, bytes] = {}
+
+    def shard_ids(self) -> dict[int, str]:
+        ids = {}
+        for number, path, raw in self.layout.raw_shards():
+            ids[number] = stamp.blob_id(self._readable(path, raw), self.object_format)
+        return ids
+
+    def meta_ids(self) -> dict[str, str]:
+        ids = {}
+        try:
+            names = fs.listdir(self.output.parent, self.within)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise UserError(f"{meta.shown(self.output.parent)}: cannot read: {exc.strerror}") from None
+        for name in names:
+            if is_part_name(name):
+                try:
+                    ids[name] = stamp.blob_id(
+                        fs.read_bytes(self.output.parent / name, self.within), self.object_format
+                    )
+                except FileNotFoundError:
+                    continue
+        return ids
+
+    def read(self, numbers: list[int]) -> Iterator[tuple[int, dict[str, Entry]]]:
+        for number in numbers:
+            path = self.layout.path_of(number)
+            raw = self.layout.read(path)
+            yield number, _entries(self._readable(path, raw), number, self.layout.fanout, str(path))
+
+    def _readable(self, path: Path, raw: bytes | Problem) -> bytes:
+        if isinstance(raw, Problem):
+            where = meta.shown(self.output.parent)
+            raise CheckFailed(f"{storage.failure([raw], str(path))}; {where}/ was left as it was")
+        return raw
+
+
+def _entries(raw: bytes, number: int, fanout: int, name: str) -> dict[str, Entry]:
+    from lfs_meta.index import layout
+
+    data, problems = layout.parse_shard(raw, number, fanout)
+    try:
+        return storage.entries(data, problems, name)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}; META/ was left as it was") from None
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UserError(f"--output {path} is outside the repository; --staged needs it inside") from None

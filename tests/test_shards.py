@@ -1,0 +1,374 @@
+"""The sharded index and META/ parts: layout, reshard, the rules across shards, hooks that follow the
+change, merges across a reshard, and hostile layouts; checked against the one-file layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lfs_meta.cli import main
+from lfs_meta.drift import pushed
+from lfs_meta.index import shards
+from lfs_meta.repo import Repo
+
+from conftest import commit_all, git
+
+INDEX = Path(".lfs-meta") / "metadata.json"
+
+
+def entries(count: int, start: int = 0) -> dict[str, dict[str, object]]:
+    return {
+        f"data/d{i % 7}/f{i}.vcf": {
+            "remote_url": f"s3://bkt/k{i}",
+            "size": i,
+            "patient": f"Patient/p{i % 11 % 5}",
+            "specimen": f"Specimen/s{i % 11}",
+        }
+        for i in range(start, start + count)
+    }
+
+
+def write_single(repo: Path, data: dict[str, dict[str, object]]) -> None:
+    (repo / INDEX).parent.mkdir(exist_ok=True)
+    (repo / INDEX).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def listed(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    capsys.readouterr()
+    assert main(["ls", "--json"]) == 0
+    return {item["path"]: item for item in json.loads(capsys.readouterr().out)}
+
+
+def shard_path(repo: Path, fanout: int, path: str) -> Path:
+    name = shards.file_name(shards.number_of(path, fanout), fanout)
+    return repo / ".lfs-meta" / shards.directory_name(fanout) / name
+
+
+def add(repo: Path, path: str, entry: dict[str, object], fanout: int = 8) -> None:
+    """Write one entry straight into its shard, as a hand edit or another tool would."""
+    target = shard_path(repo, fanout, path)
+    data = json.loads(target.read_text()) if target.exists() else {}
+    data[path] = entry
+    target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def meta_files(repo: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((repo / "META").glob("*.ndjson"))}
+
+
+@pytest.fixture
+def sharded(git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(300))
+    assert main(["reshard", "--fanout", "8"]) == 0
+    capsys.readouterr()
+    return git_repo
+
+
+# --- the layout, as pure functions --------------------------------------------------------------
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(min_value=1, max_value=16))
+def test_a_path_has_one_shard_in_range_and_its_file_name_reads_back(path: str, bits: int) -> None:
+    fanout = 1 << bits
+    number = shards.number_of(path, fanout)
+    assert 0 <= number < fanout and number == shards.number_of(path, fanout)
+    assert shards.number_of_file(shards.file_name(number, fanout), fanout) == number
+    # Doubling the fan-out splits each shard in two: a path moves only to one of its two halves.
+    assert shards.number_of(path, fanout * 2) // 2 == number
+
+
+@given(st.integers(min_value=0, max_value=1 << 40))
+def test_the_fanout_is_the_fewest_that_keeps_files_within_the_band(total: int) -> None:
+    low, high = shards.DEFAULT_BAND
+    fanout = shards.fanout_for(total)
+    assert total <= high * fanout or fanout == shards.MAX_FANOUT
+    assert fanout == 1 or total > high * (fanout // 2)
+    assert fanout == 1 or total / fanout > high / 2 >= low
+
+
+@pytest.mark.parametrize("name", ["shards-3", "shards-1", "shards-0", "shards-131072", "shards-08"])
+def test_a_directory_name_that_states_no_fanout_is_none(name: str) -> None:
+    assert shards.fanout_of_directory(name) is None
+    assert shards.fanout_of_directory("shards-256") == 256
+
+
+# --- reshard ------------------------------------------------------------------------------------
+
+
+def test_reshard_keeps_every_entry_and_one_file_comes_back_byte_for_byte(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(300))
+    assert main(["init-meta"]) == 0
+    original, before, meta_before = (git_repo / INDEX).read_bytes(), listed(capsys), meta_files(git_repo)
+    assert main(["reshard", "--fanout", "8"]) == 0
+    assert not (git_repo / INDEX).exists()
+    files = sorted((git_repo / ".lfs-meta" / "shards-8").glob("*.json"))
+    assert [path.name for path in files] == [f"{n}.json" for n in range(8)]
+    for path in files:  # each shard holds exactly its own paths, in the canonical format
+        data = json.loads(path.read_text())
+        assert {shards.number_of(key, 8) for key in data} == {int(path.stem, 16)}
+        assert path.read_text() == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    assert listed(capsys) == before
+    assert main(["validate"]) == 0
+    assert "8 file(s) valid" in capsys.readouterr().out
+    meta = meta_files(git_repo)
+    assert "DocumentReference.ndjson" in meta and "DocumentReference-7.ndjson" in meta
+    lines = [line for name, data in meta.items() for line in data.splitlines() if name.startswith("Doc")]
+    assert sorted(lines) == sorted(meta_before["DocumentReference.ndjson"].splitlines())
+    assert main(["reshard", "--fanout", "1"]) == 0
+    assert (git_repo / INDEX).read_bytes() == original
+    assert not (git_repo / ".lfs-meta" / "shards-8").exists()
+    assert meta_files(git_repo) == meta_before
+
+
+def test_every_command_reads_and_writes_the_shards(sharded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = shard_path(sharded, 8, "data/d1/f1.vcf")
+    other = {path: path.read_bytes() for path in (sharded / ".lfs-meta" / "shards-8").glob("*.json")}
+    assert main(["untrack", "data/d1/f1.vcf"]) == 0
+    assert "data/d1/f1.vcf" not in json.loads(target.read_text())
+    changed = [path for path, data in other.items() if path.read_bytes() != data]
+    assert changed == [target]  # one entry's change rewrites its one shard
+    assert "data/d1/f1.vcf" not in listed(capsys)
+
+
+def test_validate_suggests_reshard_past_the_band_and_the_band_is_configurable(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(3000))  # about 0.4 MB
+    assert main(["validate"]) == 0
+    assert "reshard" not in capsys.readouterr().err
+    (git_repo / ".lfs-meta" / "config").write_text("[index]\nshard_mb = 1-2\n")
+    size = (git_repo / INDEX).stat().st_size
+    assert main(["reshard"]) == 0
+    assert (git_repo / INDEX).stat().st_size == size  # within the band: stays one file
+    (git_repo / ".lfs-meta" / "config").write_text("[index]\nshard_mb = 3-2\n")
+    assert main(["validate"]) == 2
+    assert "[index] shard_mb is '3-2'" in capsys.readouterr().err
+
+
+def test_reshard_picks_the_fanout_from_the_band(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(12000))  # about 1.7 MB; a band topping at 1 MB needs 2 files
+    assert main(["validate"]) == 0
+    (git_repo / ".lfs-meta" / "config").write_text("[index]\nshard_mb = 0-1\n")
+    assert main(["validate"]) == 2  # 0 is no size
+    (git_repo / ".lfs-meta" / "config").write_text("[index]\nshard_mb = 1-2\n")
+    capsys.readouterr()
+    assert main(["reshard", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fanout"] == 1
+    write_single(git_repo, entries(20000))
+    assert main(["validate"]) == 0
+    assert "over the 2 MB top of [index] shard_mb; 'lfs-meta reshard'" in capsys.readouterr().err
+    assert main(["reshard", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fanout"] == 2 and report["largest_bytes"] <= 2 << 20
+
+
+# --- the rules across shards ---------------------------------------------------------------------
+
+CROSS_CASES = {
+    "a file inside a tracked file": {"data/d1": {"remote_url": "s3://bkt/x", "size": 1}},
+    "a unicode twin": {"data/caf\u00e9.vcf": {"remote_url": "s3://bkt/x", "size": 1}},
+    "a specimen from two patients": {
+        "data/other.vcf": {
+            "remote_url": "s3://bkt/x",
+            "size": 1,
+            "patient": "Patient/zz",
+            "specimen": "Specimen/s3",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_CASES))
+def test_a_problem_across_shards_is_found_by_validate_and_by_the_hook_alike(
+    sharded: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(sharded, "data/cafe\u0301.vcf", {"remote_url": "s3://bkt/twin", "size": 1})  # NFD
+    commit_all(sharded, dict(os.environ), "base")
+    assert main(["validate", "--staged"]) == 0  # warms the note: the next run reads only what changed
+    capsys.readouterr()
+    ((path, entry),) = CROSS_CASES[case].items()
+    add(sharded, path, entry)
+    assert main(["validate"]) == 1
+    full = {line for line in capsys.readouterr().out.splitlines() if ".json" in line}
+    assert git(sharded, "add", "-A").returncode == 0
+    assert main(["validate", "--staged"]) == 1
+    staged = {
+        line.replace(" (staged)", "") for line in capsys.readouterr().out.splitlines() if ".json" in line
+    }
+    assert full and staged == full
+    assert main(["validate", "--staged"]) == 1  # nothing was noted from the failed run
+    capsys.readouterr()
+
+
+def test_an_entry_in_the_wrong_shard_is_named_and_reshard_files_it(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = shard_path(sharded, 8, "data/x.vcf")
+    wrong = next(p for p in sorted((sharded / ".lfs-meta" / "shards-8").glob("*.json")) if p != home)
+    data = json.loads(wrong.read_text())
+    data["data/x.vcf"] = {"remote_url": "s3://bkt/x", "size": 1}
+    wrong.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert f"belongs in {home.name}, by its path's hash; run 'lfs-meta reshard'" in out
+    assert main(["reshard", "--fanout", "8"]) == 0
+    assert "data/x.vcf" in json.loads(home.read_text())
+    assert main(["validate"]) == 0
+
+
+# --- hooks cost the change -----------------------------------------------------------------------
+
+
+def test_the_commit_hook_maps_only_the_changed_shard_and_gives_what_a_full_run_gives(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = dict(os.environ)
+    commit_all(sharded, env, "sharded")
+    assert main(["init-meta", "--hook", "--staged"]) == 0
+    changed_path = "data/d2/f9.vcf"
+    assert main(["untrack", changed_path]) == 0
+    assert git(sharded, "add", "-A").returncode == 0
+    capsys.readouterr()
+    assert main(["init-meta", "--hook", "--staged"]) == 1
+    out = capsys.readouterr().out
+    part = f"DocumentReference-{shards.number_of(changed_path, 8):x}.ndjson".replace("-0.", ".")
+    assert [line.split(":")[0] for line in out.splitlines() if ": wrote" in line] == [f"META/{part}"]
+    assert git(sharded, "add", "META").returncode == 0
+    assert main(["init-meta", "--hook", "--staged"]) == 0
+    incremental = meta_files(sharded)
+    shutil.rmtree(sharded / "META")
+    shutil.rmtree(sharded / ".git" / "lfs-meta")
+    assert main(["init-meta"]) == 0
+    assert meta_files(sharded) == incremental  # a full run from nothing gives the same bytes
+
+
+def test_the_pre_push_hook_reads_only_the_changed_shards(sharded: Path) -> None:
+    env = dict(os.environ)
+    commit_all(sharded, env, "one")
+    first = git(sharded, "rev-parse", "HEAD").stdout.strip()
+    assert main(["untrack", "data/d3/f3.vcf"]) == 0
+    add(sharded, "data/new.vcf", {"remote_url": "s3://bkt/new", "size": 5})
+    commit_all(sharded, env, "two")
+    repo = Repo.discover(sharded)
+    sent = pushed.entries(
+        repo, {"PRE_COMMIT_FROM_REF": first, "PRE_COMMIT_TO_REF": "HEAD"}, changed_only=True
+    )
+    assert list(sent) == ["data/new.vcf"]
+    assert len(pushed.entries(repo, {"PRE_COMMIT_TO_REF": "HEAD"}, changed_only=False)) == 300
+
+
+# --- merges --------------------------------------------------------------------------------------
+
+
+def test_a_branch_made_before_a_reshard_merges_into_one_made_after_with_one_command(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = dict(os.environ)
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(100))
+    commit_all(git_repo, env, "base")
+    assert git(git_repo, "checkout", "-qb", "old").returncode == 0
+    write_single(git_repo, {**entries(100), **entries(5, start=500)})
+    commit_all(git_repo, env, "old adds five")
+    assert git(git_repo, "checkout", "-q", "main").returncode == 0
+    assert main(["reshard", "--fanout", "4"]) == 0
+    assert main(["untrack", "data/d0/f0.vcf"]) == 0
+    commit_all(git_repo, env, "reshard, untrack one")
+    merged = git(git_repo, "merge", "--no-edit", "old", env=env)
+    assert merged.returncode != 0  # the one file: changed there, deleted here
+    assert main(["ls"]) == 2
+    assert "run 'lfs-meta reshard' to merge them into one" in capsys.readouterr().err
+    assert main(["reshard"]) == 0
+    expected = set(entries(100)) - {"data/d0/f0.vcf"} | set(entries(5, start=500))
+    assert set(listed(capsys)) == expected
+    assert not (git_repo / INDEX).exists()
+    assert main(["validate"]) == 0
+    commit_all(git_repo, env, "merge")
+
+
+def test_two_branches_adding_entries_to_a_sharded_index_merge_without_conflict(sharded: Path) -> None:
+    env = dict(os.environ)
+    assert main(["install-merge-driver"]) == 0
+    commit_all(sharded, env, "base")
+    assert git(sharded, "checkout", "-qb", "side").returncode == 0
+    for name in ("side-a", "side-b"):
+        add(sharded, f"data/{name}.vcf", {"remote_url": f"s3://bkt/{name}", "size": 1})
+    commit_all(sharded, env, "side")
+    assert git(sharded, "checkout", "-q", "main").returncode == 0
+    for name in ("main-a", "main-b"):
+        add(sharded, f"data/{name}.vcf", {"remote_url": f"s3://bkt/{name}", "size": 1})
+    commit_all(sharded, env, "main")
+    merged = git(sharded, "merge", "--no-edit", "side", env=env)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert main(["validate"]) == 0
+    assert len(Repo.discover(sharded).index.load()) == 304
+
+
+# --- hostile layouts -----------------------------------------------------------------------------
+
+
+def test_a_linked_shard_directory_or_shard_is_refused_in_one_line(
+    sharded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(sharded / ".lfs-meta" / "shards-8", elsewhere)
+    (sharded / ".lfs-meta" / "shards-8").symlink_to(elsewhere)
+    for argv in (["ls"], ["validate"], ["untrack", "data/d1/f1.vcf"], ["init-meta"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "link" in err[0], (argv, err)
+    (sharded / ".lfs-meta" / "shards-8").unlink()
+    shutil.move(elsewhere, sharded / ".lfs-meta" / "shards-8")
+    victim = sharded / ".lfs-meta" / "shards-8" / "0.json"
+    outside = tmp_path / "outside.json"
+    shutil.move(victim, outside)
+    victim.symlink_to(outside)
+    before = outside.read_bytes()
+    assert main(["untrack", "data/d1/f1.vcf"]) == 2
+    assert outside.read_bytes() == before  # never written through the link
+
+
+@pytest.mark.parametrize("name", ["shards-3", "shards-0"])
+def test_a_shard_directory_that_states_no_fanout_is_a_usage_error(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.chdir(git_repo)
+    (git_repo / ".lfs-meta" / name).mkdir(parents=True)
+    assert main(["ls"]) == 2
+    assert f"{name}: not a shard directory" in capsys.readouterr().err
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "a/b", "a/b/c", "c", "c/d", "e", "caf\u00e9", "cafe\u0301"]), unique=True)
+)
+def test_the_rules_across_files_agree_with_the_one_file_rules(keys: list[str]) -> None:
+    from lfs_meta.index import rules
+
+    index = {key: {"remote_url": "s3://bkt/x", "size": 1} for key in keys}
+    one_file = {(p.pointer, p.message) for p in rules.find_problems(index)}
+    references = [(key, None, None) for key in keys]
+    by_key = {json_pointer(key): key for key in keys}
+    across = {
+        (json_pointer(key), problem.message)
+        for key, problem in rules.cross_file_problems(references, lambda k: k)
+    }
+    assert {(pointer, message) for pointer, message in one_file if pointer in by_key} == across
+
+
+def json_pointer(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
