@@ -12,6 +12,7 @@ A fresh clone, or an unusable note, pays one full check.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -52,7 +53,7 @@ def validate_staged(repo: Repo) -> Results:
         number = shards.number_of_file(file_name, layout.fanout)
         if number is not None and name == f"{directory}/{file_name}":
             shard_ids[number] = blob
-        elif file_name != ".gitattributes":
+        elif file_name not in (".gitattributes", ".gitignore"):
             results[f"{name} (staged)"] = [Problem(f"not a shard of {directory}", "git rm --cached it")]
     if not shard_ids:
         raise UserError(f"no staged {directory}/ here; run from the repository root after 'git add'")
@@ -199,4 +200,5 @@ def _row_problems(
 
 
 def _relative(path: Path, root: Path) -> str:
-    return path.resolve().relative_to(root.resolve()).as_posix()
+    """As git names it; lexical, so a link in the way is not followed (git reads its own index)."""
+    return Path(os.path.relpath(path, root)).as_posix()

@@ -188,6 +188,17 @@ def filters(root: Path, paths: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def merge_file(ours: Path, base: Path, theirs: Path) -> bool:
+    """git's own line merge of three files into `ours`, conflict markers and all; True when clean."""
+    done = _run(
+        ["merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours), str(base), str(theirs)],
+        ours.parent,
+    )
+    if done.returncode < 0:
+        raise GitError(f"{ours}: git merge-file failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.returncode == 0
+
+
 def set_config(root: Path, key: str, value: str) -> None:
     """Set `key` in this clone's git config."""
     if _run(["config", key, value], root).returncode != 0:

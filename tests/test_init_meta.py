@@ -288,7 +288,7 @@ def test_anything_meta_depends_on_maps_the_index_again(
     elif change == "deleted file":
         (repo / META / "Patient.ndjson").unlink()
     elif change == "code":
-        monkeypatch.setattr(meta, "_code_fingerprint", lambda profile: "another lfs-meta")
+        monkeypatch.setattr(meta, "code_fingerprint", lambda profile, *more: "another lfs-meta")
     else:
         note_of(repo).write_text('{"key": ')
     assert mappings.made(argv)[::2] == (0, 1)
@@ -445,7 +445,7 @@ def test_a_missing_input_named_on_the_command_line_is_an_error(
     assert not (repo / META).exists()
 
 
-def test_the_code_fingerprint_reads_each_module_through_its_loader(
+def test_thecode_fingerprint_reads_each_module_through_its_loader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The note's key covers the source of the modules that shape META/, found by import, not by name."""

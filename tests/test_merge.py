@@ -42,7 +42,7 @@ def repo(git_repo: Path, cli_env: dict[str, str]) -> Path:
     assert code == 0, output
     assert "/.lfs-meta/metadata.json merge=lfs-meta" in (git_repo / ".gitattributes").read_text()
     assert run(git_repo, cli_env, "install-merge-driver")[0] == 0
-    assert (git_repo / ".gitattributes").read_text().count("merge=lfs-meta") == 1  # idempotent
+    assert (git_repo / ".gitattributes").read_text().count("merge=lfs-meta") == 2  # idempotent: index, META/
     commit_index(git_repo, cli_env, {"a.vcf": entry("a.vcf")}, "base")
     return git_repo
 

@@ -300,22 +300,52 @@ def test_a_branch_made_before_a_reshard_merges_into_one_made_after_with_one_comm
     commit_all(git_repo, env, "merge")
 
 
-def test_two_branches_adding_entries_to_a_sharded_index_merge_without_conflict(sharded: Path) -> None:
-    env = dict(os.environ)
+def test_two_branches_adding_entries_to_a_sharded_index_merge_index_and_meta_without_conflict(
+    sharded: Path, cli_env: dict[str, str]
+) -> None:
+    env = cli_env  # git runs the merge driver: lfs-meta on PATH
     assert main(["install-merge-driver"]) == 0
+    assert main(["init-meta"]) == 0
     commit_all(sharded, env, "base")
+    # Both sides add to one shard (so to one DocumentReference part), and to others.
+    same = [f"data/n{i}.vcf" for i in range(200) if shards.number_of(f"data/n{i}.vcf", 8) == 3][:4]
     assert git(sharded, "checkout", "-qb", "side").returncode == 0
-    for name in ("side-a", "side-b"):
-        add(sharded, f"data/{name}.vcf", {"remote_url": f"s3://bkt/{name}", "size": 1})
+    for path in (same[0], same[1], "data/side.vcf"):
+        add(sharded, path, {"remote_url": f"s3://bkt/{path}", "size": 1, "patient": "Patient/new"})
+    assert main(["init-meta"]) == 0
     commit_all(sharded, env, "side")
     assert git(sharded, "checkout", "-q", "main").returncode == 0
-    for name in ("main-a", "main-b"):
-        add(sharded, f"data/{name}.vcf", {"remote_url": f"s3://bkt/{name}", "size": 1})
+    for path in (same[2], same[3], "data/main.vcf"):
+        add(sharded, path, {"remote_url": f"s3://bkt/{path}", "size": 1, "patient": "Patient/new"})
+    assert main(["init-meta"]) == 0
     commit_all(sharded, env, "main")
     merged = git(sharded, "merge", "--no-edit", "side", env=env)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert main(["validate"]) == 0
-    assert len(Repo.discover(sharded).index.load()) == 304
+    assert len(Repo.discover(sharded).index.load()) == 306
+    as_merged = meta_files(sharded)
+    assert main(["init-meta", "--check"]) == 0  # META/ as merged is what the merged index gives
+    assert meta_files(sharded) == as_merged
+
+
+@given(
+    st.sets(st.integers(0, 30)),
+    st.sets(st.integers(0, 30)),
+    st.sets(st.integers(0, 30)),
+)
+def test_an_ndjson_merge_is_the_set_merge_of_its_resources(
+    base: set[int], ours: set[int], theirs: set[int]
+) -> None:
+    from lfs_meta.fhir import ndjson_merge
+
+    def lines(ids: set[int]) -> bytes:
+        return b"".join(b'{"id":"%02d"}\n' % i for i in sorted(ids))
+
+    result = ndjson_merge.merge(lines(base), lines(ours), lines(theirs))
+    assert result is not None
+    kept = (ours & theirs) | (ours - base) | (theirs - base)
+    assert result == (lines(kept), [])
+    assert ndjson_merge.merge(b'{"id":"b"}\n{"id":"a"}\n', b"", b"") is None  # not sorted: text merge
 
 
 # --- hostile layouts -----------------------------------------------------------------------------

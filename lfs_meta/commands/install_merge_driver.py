@@ -11,6 +11,7 @@ from lfs_meta.index import attributes, merge, storage
 from lfs_meta.repo import Repo
 
 ATTRIBUTE_LINE = f"/{storage.INDEX_PATH.as_posix()} merge={merge.DRIVER_NAME}"
+META_LINE = f"/META/*.ndjson merge={merge.DRIVER_NAME}"  # resource by resource (see merge_driver)
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
@@ -30,8 +31,9 @@ def install(repo: Repo) -> list[str]:
         text = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {exc}; fix or remove it") from None
-    if ATTRIBUTE_LINE not in text.splitlines():
-        text += ("" if not text or text.endswith("\n") else "\n") + ATTRIBUTE_LINE + "\n"
+    missing = [line for line in (ATTRIBUTE_LINE, META_LINE) if line not in text.splitlines()]
+    if missing:
+        text += ("" if not text or text.endswith("\n") else "\n") + "".join(line + "\n" for line in missing)
         fs.write_atomic(path, text.encode(), repo.root)
-        installed.append(f".gitattributes: added '{ATTRIBUTE_LINE}' (commit it)")
+        installed += [f".gitattributes: added '{line}' (commit it)" for line in missing]
     return installed

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lfs_meta import fs
+from lfs_meta import fs, git
 from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.fhir import ndjson_merge
 from lfs_meta.index import merge, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
@@ -15,6 +16,8 @@ from lfs_meta.repo import Repo
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
     """Exit 1 leaves the merge to the user."""
+    if args.path.endswith(".ndjson"):
+        return _merge_ndjson(args)
     shown = args.path
     sides = [
         _read_side(path, f"{shown} ({name})")
@@ -46,3 +49,29 @@ def _read_side(path: Path, name: str) -> dict[str, Entry]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
     return storage.loads(raw, name) if raw.strip() else {}  # no common ancestor: git passes an empty base
+
+
+def _merge_ndjson(args: argparse.Namespace) -> int:
+    """A META/ file: resource by resource when all three sides are sorted by id (as every part of a
+    sharded META/ is), so two branches adding entries never conflict; else git's own line merge."""
+    sides = [_read_bytes(path) for path in (args.base, args.ours, args.theirs)]
+    merged = ndjson_merge.merge(*sides)
+    if merged is None:
+        return 0 if git.merge_file(args.ours, args.base, args.theirs) else 1
+    text, conflicts = merged
+    fs.write_atomic(args.ours, text, args.ours.parent)
+    if conflicts:
+        print(
+            f"lfs-meta: {args.path}: resources {', '.join(conflicts[:5])} changed differently on both sides "
+            "(ours kept); resolve the index, then run 'lfs-meta init-meta' and 'git add META'",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None

@@ -216,6 +216,7 @@ class Layout:
         if self.single is None:
             _refuse_cross_file_problems(index, self)
             attributes.ensure(self.shard_directory, self.within, attributes.SHARD_RULES, create_parents=True)
+            storage.ensure_gitignore(self.shard_directory, self.within)
         for number, text in sorted(changed.items()):
             fs.write_atomic(self.path_of(number), text, self.within)
         for number in sorted(numbered.keys() - texts.keys()):
@@ -227,12 +228,13 @@ class Layout:
         for path in numbered.values():
             fs.unlink(path, self.within)
         if self.single is None:
-            fs.unlink(self.shard_directory / attributes.FILE_NAME, self.within)
+            for companion in _COMPANIONS:
+                fs.unlink(self.shard_directory / companion, self.within)
             with contextlib.suppress(OSError), fs.directory(self.directory, self.within) as parent:
                 os.rmdir(self.shard_directory.name, dir_fd=parent)
 
 
-_COMPANIONS = (attributes.FILE_NAME,)
+_COMPANIONS = (attributes.FILE_NAME, ".gitignore")
 
 
 def parse_shard(raw: bytes, number: int, fanout: int) -> tuple[Any, list[Problem]]:

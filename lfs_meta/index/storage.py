@@ -203,6 +203,11 @@ def _ensure_companions(directory: Path, within: Path) -> None:
     if directory.name != INDEX_PATH.parent.name:
         return
     attributes.ensure(directory, within, attributes.INDEX_RULES)
+    ensure_gitignore(directory, within)
+
+
+def ensure_gitignore(directory: Path, within: Path) -> None:
+    """`directory`/.gitignore for the lock and temporary files, unless one is there."""
     try:
         created = fs.open_file(directory / ".gitignore", within, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
