@@ -17,7 +17,7 @@ from lfs_meta.repo import Repo
 def run(repo: Repo, args: argparse.Namespace) -> int:
     """Exit 1 leaves the merge to the user."""
     if args.path.endswith(".ndjson"):
-        return _merge_ndjson(args)
+        return _merge_ndjson(args, sharded=_is_sharded(repo))
     shown = args.path
     sides = [
         _read_side(path, f"{shown} ({name})")
@@ -51,11 +51,19 @@ def _read_side(path: Path, name: str) -> dict[str, Entry]:
     return storage.loads(raw, name) if raw.strip() else {}  # no common ancestor: git passes an empty base
 
 
-def _merge_ndjson(args: argparse.Namespace) -> int:
-    """A META/ file: resource by resource when all three sides are sorted by id (as every part of a
-    sharded META/ is), so two branches adding entries never conflict; else git's own line merge."""
+def _is_sharded(repo: Repo) -> bool:
+    try:
+        return repo.index.single is None
+    except UserError:  # midway through a merge across a reshard: left to git and then reshard
+        return False
+
+
+def _merge_ndjson(args: argparse.Namespace, *, sharded: bool) -> int:
+    """A META/ file of a sharded index: resource by resource (every part is sorted by id), so two
+    branches adding entries never conflict. Anything else (the one-file layout sorts by path): git's
+    own line merge, and a conflict there is resolved by running init-meta."""
     sides = [_read_bytes(path) for path in (args.base, args.ours, args.theirs)]
-    merged = ndjson_merge.merge(*sides)
+    merged = ndjson_merge.merge(*sides) if sharded else None
     if merged is None:
         return 0 if git.merge_file(args.ours, args.base, args.theirs) else 1
     text, conflicts = merged
