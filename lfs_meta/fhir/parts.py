@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS shard (number INTEGER PRIMARY KEY, blob TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS stub (number INTEGER, type TEXT, part INTEGER, id TEXT, line BLOB);
 CREATE INDEX IF NOT EXISTS stub_part ON stub (type, part);
 CREATE INDEX IF NOT EXISTS stub_number ON stub (number);
+CREATE TABLE IF NOT EXISTS part (name TEXT PRIMARY KEY, blob TEXT NOT NULL);
 """
 
 Files = dict[str, bytes | None]  # META/ file name -> its bytes, or None: must not exist
@@ -109,7 +110,7 @@ class Note:
         self.db = connection
         self.db.executescript(_SCHEMA)
         if [row[0] for row in self.db.execute("SELECT key FROM state")] != [key]:
-            self.db.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM stub;")
+            self.db.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM stub; DELETE FROM part;")
             self.db.execute("INSERT INTO state VALUES (?)", (key,))
 
     @classmethod
@@ -129,8 +130,10 @@ class Note:
 
     def replace(
         self, number: int, blob: str | None, documents: str | None, output: ShardOutput | None
-    ) -> None:
-        """Record shard `number` as `blob` (None: gone), with its DocumentReference part's blob."""
+    ) -> set[tuple[str, int]]:
+        """Record shard `number` as `blob` (None: gone), with its DocumentReference part's blob; the
+        stub parts whose lines that changes."""
+        old = set(self.db.execute("SELECT type, part, id, line FROM stub WHERE number = ?", (number,)))
         self.db.execute("DELETE FROM stub WHERE number = ?", (number,))
         self.db.execute("DELETE FROM shard WHERE number = ?", (number,))
         if blob is not None and output is not None:
@@ -138,6 +141,18 @@ class Note:
             self.db.executemany(
                 "INSERT INTO stub VALUES (?, ?, ?, ?, ?)", [(number, *stub) for stub in output.stubs]
             )
+        new = set(output.stubs) if blob is not None and output is not None else set()
+        # Only the lines that came or went: a shard names thousands of stubs, a commit changes few.
+        return {(resource_type, part) for resource_type, part, _, _ in old ^ new}
+
+    def parts(self) -> dict[str, str]:
+        """Stub part name -> the blob last written for it."""
+        return dict(self.db.execute("SELECT name, blob FROM part"))
+
+    def record_part(self, name: str, blob: str | None) -> None:
+        self.db.execute("DELETE FROM part WHERE name = ?", (name,))
+        if blob is not None:
+            self.db.execute("INSERT INTO part VALUES (?, ?)", (name, blob))
 
     def stub_parts(self) -> set[tuple[str, int]]:
         return set(self.db.execute("SELECT DISTINCT type, part FROM stub"))
@@ -176,25 +191,35 @@ def plan(
     recorded = note.shards()
     changed = [n for n, blob in shard_ids.items() if recorded.get(n, ("", None))[0] != blob]
     regenerated: Files = {}
+    touched: set[tuple[str, int]] = set()
     note.db.execute("BEGIN")
     for number, entries in read(changed):
         output = map_shard(entries, settings, fanout)
         documents = stamp.blob_id(output.documents, object_format) if output.documents else None
-        note.replace(number, shard_ids[number], documents, output)
+        touched |= note.replace(number, shard_ids[number], documents, output)
         regenerated[part_name(DOCUMENTS, number, fanout)] = output.documents or None
     for number in recorded.keys() - shard_ids.keys():
-        note.replace(number, None, None, None)
+        touched |= note.replace(number, None, None, None)
         regenerated[part_name(DOCUMENTS, number, fanout)] = None
     expected: dict[str, str | None] = {
         part_name(DOCUMENTS, n, fanout): documents for n, (_, documents) in note.shards().items()
     }
-    # Every stub part is rebuilt from the note: its rows are the stubs (thousands), not the entries.
-    for resource_type, part in sorted(note.stub_parts()):
+    # A stub part is rebuilt from the note's rows when its lines changed or it is not as written.
+    written = note.parts()
+    for resource_type, part in sorted(note.stub_parts() | touched):
         name = part_name(resource_type, part, fanout)
+        if (
+            (resource_type, part) not in touched
+            and name in written
+            and present_ids.get(name) == written[name]
+        ):
+            expected[name] = written[name]
+            continue
         stubs = stub_part(note.lines(resource_type, part))
-        expected[name] = stamp.blob_id(stubs, object_format)
+        expected[name] = stamp.blob_id(stubs, object_format) if stubs else None
+        note.record_part(name, expected[name])
         if present_ids.get(name) != expected[name]:
-            regenerated[name] = stubs
+            regenerated[name] = stubs or None
     for name, data in regenerated.items():
         expected[name] = None if data is None else stamp.blob_id(data, object_format)
     # A DocumentReference part not as noted (edited, lost, or never written) is mapped again.

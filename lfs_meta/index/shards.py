@@ -60,12 +60,14 @@ def number_of_file(name: str, fanout: int) -> int | None:
 
 
 def fanout_for(total_bytes: int, band: tuple[int, int] = DEFAULT_BAND) -> int:
-    """The smallest fan-out that brings an index of `total_bytes` to at most the band's top per file
-    (then each file is above half of it, so within any band whose top is at least twice its bottom);
-    SINGLE when one file is within it."""
-    high = band[1]
-    fanout = SINGLE
-    while total_bytes > high * fanout and fanout < MAX_FANOUT:
+    """SINGLE when one file of `total_bytes` is within the band's top; else the most shards that keep
+    each at or above the band's bottom, so each is below twice it (within any band whose top is at
+    least twice its bottom). Small shards, because a commit rereads the shards it changes."""
+    low, high = band
+    if total_bytes <= high:
+        return SINGLE
+    fanout = 2
+    while total_bytes >= low * fanout * 2 and fanout < MAX_FANOUT:
         fanout *= 2
     return fanout
 
