@@ -43,6 +43,21 @@ Results = list[tuple[str, list[Problem]]]
 
 def validate_staged(repo: Repo) -> Results:
     """Every problem with the staged sharded index, file by file."""
+    try:
+        return _validate_staged(repo)
+    except sqlite3.Error as exc:
+        raise UserError(
+            f"{_note_path(repo)}: the note of checked shards is unusable ({exc}); remove it (it is "
+            "only a cache) and run again"
+        ) from None
+
+
+def _note_path(repo: Repo) -> str:
+    location = repo.git_dirs
+    return str(location.git_dir / "lfs-meta") if location else "lfs-meta's note"
+
+
+def _validate_staged(repo: Repo) -> Results:
     layout = repo.index
     directory = _relative(layout.shard_directory, repo.root)
     staged = git.staged_blob_ids(repo.root, [directory])
@@ -89,19 +104,26 @@ def validate_staged(repo: Repo) -> Results:
 
 
 def _open(repo: Repo, fanout: int) -> sqlite3.Connection:
-    """The note, or an empty one in memory when git's directory cannot hold it."""
+    """The note, or an empty one in memory when git's directory cannot hold it; a corrupt note is
+    started over."""
     location = repo.git_dirs
-    connection = None
-    if location is not None:
-        path = location.git_dir / NOTE_PATH.format(fanout=fanout)
+    targets = [location.git_dir / NOTE_PATH.format(fanout=fanout)] if location is not None else []
+    for target in [*targets, *targets, None]:  # the note; the note made anew; memory
         with contextlib.suppress(OSError, sqlite3.Error):
-            path.parent.mkdir(exist_ok=True)
-            if not path.is_symlink():
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.executescript(_SCHEMA)
-    if connection is None:
-        connection = sqlite3.connect(":memory:", isolation_level=None)
-        connection.executescript(_SCHEMA)
+            return _connect(target)
+        if target is not None:
+            with contextlib.suppress(OSError):
+                target.unlink()
+    raise AssertionError("an in-memory database always opens")
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    if path is not None:
+        path.parent.mkdir(exist_ok=True)
+        if path.is_symlink():
+            raise OSError(f"{path} is a link")
+    connection = sqlite3.connect(path or ":memory:", isolation_level=None)
+    connection.executescript(_SCHEMA)
     if [row[0] for row in connection.execute("SELECT version FROM state")] != [_VERSION]:
         connection.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM entry;")
         connection.execute("INSERT INTO state VALUES (?)", (_VERSION,))

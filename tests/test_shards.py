@@ -404,3 +404,20 @@ def test_the_rules_across_files_agree_with_the_one_file_rules(keys: list[str]) -
 
 def json_pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def test_a_corrupt_note_costs_a_full_run_not_a_wrong_answer(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(sharded, dict(os.environ), "sharded")
+    assert main(["validate", "--staged"]) == 0
+    assert main(["init-meta", "--hook", "--staged"]) == 0
+    for note in (sharded / ".git" / "lfs-meta").glob("*.sqlite"):
+        note.write_bytes(b"not a database" * 100)
+    add(sharded, "data/d1", {"remote_url": "s3://bkt/x", "size": 1})  # a file over a directory
+    assert git(sharded, "add", "-A").returncode == 0
+    capsys.readouterr()
+    assert main(["validate", "--staged"]) == 1
+    assert "'data/d1' is tracked as a file" in capsys.readouterr().out
+    assert main(["init-meta", "--hook", "--staged"]) == 1  # an invalid index is not mapped
+    assert "META/ was left as it was" in capsys.readouterr().err

@@ -115,13 +115,17 @@ class Note:
 
     @classmethod
     def open(cls, git_dirs: git.Location | None, key: str) -> Note:
-        """The note in git's directory; an empty one in memory without git or when it is unusable."""
-        if git_dirs is not None:
-            path = git_dirs.git_dir / NOTE_PATH
+        """The note in git's directory; a corrupt one is started over; an empty one in memory without
+        git or when that cannot be written."""
+        targets = [git_dirs.git_dir / NOTE_PATH] if git_dirs is not None else []
+        for target in [*targets, *targets]:  # the note, then the note made anew
             with contextlib.suppress(OSError, sqlite3.Error):
-                path.parent.mkdir(exist_ok=True)
-                if not path.is_symlink():
-                    return cls(sqlite3.connect(path, isolation_level=None), key)
+                target.parent.mkdir(exist_ok=True)
+                if not target.is_symlink():
+                    return cls(sqlite3.connect(target, isolation_level=None), key)
+            with contextlib.suppress(OSError):
+                if not target.is_symlink():
+                    target.unlink()
         return cls(sqlite3.connect(":memory:", isolation_level=None), key)
 
     def shards(self) -> dict[int, tuple[str, str | None]]:
