@@ -108,13 +108,22 @@ def _open(repo: Repo, fanout: int) -> sqlite3.Connection:
     started over."""
     location = repo.git_dirs
     targets = [location.git_dir / NOTE_PATH.format(fanout=fanout)] if location is not None else []
-    for target in [*targets, *targets, None]:  # the note; the note made anew; memory
-        with contextlib.suppress(OSError, sqlite3.Error):
+    for target in [*targets, *targets]:  # the note; the note made anew
+        try:
             return _connect(target)
-        if target is not None:
+        except (OSError, sqlite3.Error) as exc:
+            if not is_corrupt(exc):
+                break  # locked, read-only, ...: this run goes without it
             with contextlib.suppress(OSError):
                 target.unlink()
-    raise AssertionError("an in-memory database always opens")
+    return _connect(None)
+
+
+def is_corrupt(exc: Exception) -> bool:
+    """Whether a note failed for being no database (worth starting over), not for being busy."""
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        words in str(exc) for words in ("not a database", "malformed")
+    )
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:

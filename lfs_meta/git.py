@@ -199,6 +199,12 @@ def merge_file(ours: Path, base: Path, theirs: Path) -> bool:
     return done.returncode == 0
 
 
+def merge_base(root: Path) -> str | None:
+    """The common ancestor of HEAD and the commit being merged in; None when no merge is under way."""
+    done = _run(["merge-base", "HEAD", "MERGE_HEAD"], root)
+    return done.stdout.decode().strip() if done.returncode == 0 else None
+
+
 def set_config(root: Path, key: str, value: str) -> None:
     """Set `key` in this clone's git config."""
     if _run(["config", key, value], root).returncode != 0:

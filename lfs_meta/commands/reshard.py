@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from lfs_meta import git
+from lfs_meta.drift import pushed
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import merge, shards, storage
@@ -67,8 +68,13 @@ def _merged(repo: Repo, present: list[Layout], keep: str | None) -> dict[str, En
         raise UserError(
             f"{names}: more than one sharded layout; move all but one away, then run reshard again"
         )
-    base_raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix(), stage=_ANCESTOR)
-    base = storage.loads(base_raw, f"{storage.INDEX_PATH} (common ancestor)") if base_raw else {}
+    # The common ancestor in whichever layout it had; without a merge under way, git's stage 1.
+    ancestor = git.merge_base(repo.root)
+    if ancestor is not None:
+        base = pushed.entries_at(repo, ancestor)
+    else:
+        base_raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix(), stage=_ANCESTOR)
+        base = storage.loads(base_raw, f"{storage.INDEX_PATH} (common ancestor)") if base_raw else {}
     ours, theirs = (
         (single.load(), sharded[0].load()) if keep == "single" else (sharded[0].load(), single.load())
     )

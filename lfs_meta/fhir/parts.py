@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from lfs_meta import config, fs, git
+from lfs_meta import catalog, config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import mapping, meta, stamp
 from lfs_meta.index import shards, storage
@@ -119,12 +119,14 @@ class Note:
         git or when that cannot be written."""
         targets = [git_dirs.git_dir / NOTE_PATH] if git_dirs is not None else []
         for target in [*targets, *targets]:  # the note, then the note made anew
-            with contextlib.suppress(OSError, sqlite3.Error):
+            try:
                 target.parent.mkdir(exist_ok=True)
                 if not target.is_symlink():
                     return cls(sqlite3.connect(target, isolation_level=None), key)
-            with contextlib.suppress(OSError):
-                if not target.is_symlink():
+            except (OSError, sqlite3.Error) as exc:
+                if not catalog.is_corrupt(exc):
+                    break  # locked, read-only, ...: this run goes without it
+                with contextlib.suppress(OSError):
                     target.unlink()
         return cls(sqlite3.connect(":memory:", isolation_level=None), key)
 
@@ -248,8 +250,18 @@ def plan(
 
 def refresh(
     repo: Repo, request: meta.Request, settings: config.Config, output: Path, within: Path
-) -> meta.Outcome:
-    """meta.refresh for a sharded index."""
+) -> meta.Outcome | None:
+    """meta.refresh for a sharded index; None when none is staged (with `request.staged`)."""
+    try:
+        return _refresh(repo, request, settings, output, within)
+    except sqlite3.Error as exc:
+        where = git_dirs.git_dir / NOTE_PATH if (git_dirs := _git_dirs(repo)) else NOTE_PATH
+        raise UserError(f"{where}: unusable ({exc}); remove it (it is only a cache) and run again") from None
+
+
+def _refresh(
+    repo: Repo, request: meta.Request, settings: config.Config, output: Path, within: Path
+) -> meta.Outcome | None:
     layout = repo.index
     if output.name != f"{DOCUMENTS}.ndjson":
         raise UserError(
@@ -264,6 +276,8 @@ def refresh(
     source = (
         _Staged(repo, layout, output) if request.staged else _OnDisk(layout, output, within, object_format)
     )
+    if request.staged and not source.shard_ids():
+        return None  # no index in this commit: nothing to compare, as with the one file
     present = source.meta_ids()
     made = plan(
         layout.fanout,

@@ -78,7 +78,9 @@ class Layout:
                     f"{directory / name}: not a shard directory (shards-N, N a power of two from 2 to "
                     f"{shards.MAX_FANOUT}); move it away, or run 'lfs-meta reshard'"
                 )
-            found.append(cls.sharded(root, fanout))
+            sharded = cls.sharded(root, fanout)
+            if sharded.files()[0]:  # a directory a checkout left with no shard in it is no layout
+                found.append(sharded)
         return found
 
     @property
