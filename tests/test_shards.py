@@ -421,3 +421,19 @@ def test_a_corrupt_note_costs_a_full_run_not_a_wrong_answer(
     assert "'data/d1' is tracked as a file" in capsys.readouterr().out
     assert main(["init-meta", "--hook", "--staged"]) == 1  # an invalid index is not mapped
     assert "META/ was left as it was" in capsys.readouterr().err
+
+
+def test_a_merge_with_a_branch_gone_back_to_one_file_keeps_the_other_sides_deletion(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = dict(os.environ)
+    commit_all(sharded, env, "sharded base")
+    assert git(sharded, "checkout", "-qb", "single").returncode == 0
+    assert main(["reshard", "--fanout", "1"]) == 0
+    commit_all(sharded, env, "back to one file")
+    assert git(sharded, "checkout", "-q", "main").returncode == 0
+    assert main(["untrack", "data/d2/f2.vcf"]) == 0
+    commit_all(sharded, env, "untrack one")
+    assert git(sharded, "merge", "--no-edit", "single", env=env).returncode != 0
+    assert main(["reshard"]) == 0
+    assert set(listed(capsys)) == set(entries(300)) - {"data/d2/f2.vcf"}

@@ -68,16 +68,18 @@ def _merged(repo: Repo, present: list[Layout], keep: str | None) -> dict[str, En
         raise UserError(
             f"{names}: more than one sharded layout; move all but one away, then run reshard again"
         )
-    # The common ancestor in whichever layout it had; without a merge under way, git's stage 1.
     ancestor = git.merge_base(repo.root)
     if ancestor is not None:
-        base = pushed.entries_at(repo, ancestor)
+        # The three sides as committed: the work tree holds only what git could not merge of them
+        # (of the side that kept shards, just the shards the other side's deletion conflicted with).
+        base, head, incoming = (pushed.entries_at(repo, ref) for ref in (ancestor, "HEAD", "MERGE_HEAD"))
+        head_is_single = pushed.is_single(repo, "HEAD")
+        ours, theirs = (head, incoming) if (keep == "single") == head_is_single else (incoming, head)
     else:
         base_raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix(), stage=_ANCESTOR)
         base = storage.loads(base_raw, f"{storage.INDEX_PATH} (common ancestor)") if base_raw else {}
-    ours, theirs = (
-        (single.load(), sharded[0].load()) if keep == "single" else (sharded[0].load(), single.load())
-    )
+        split = sharded[0].load(misfiled=True)
+        ours, theirs = (single.load(), split) if keep == "single" else (split, single.load())
     merged, conflicts = merge.merge(base, ours, theirs)
     if conflicts and keep is None:
         shown = ", ".join(conflicts[:10]) + (

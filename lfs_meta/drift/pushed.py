@@ -38,6 +38,11 @@ def entries_at(repo: Repo, ref: str) -> dict[str, Entry]:
     return {} if raw is None else storage.loads(raw, f"{ref[:12]}:{name}")
 
 
+def is_single(repo: Repo, ref: str) -> bool:
+    """Whether the index at `ref` is the one file (or is not there)."""
+    return _shard_ids(repo, ref) is None
+
+
 def _shard_ids(repo: Repo, ref: str) -> dict[str, str] | None:
     """The shard files of a sharded index at `ref`, by path, with their blob ids; None when the
     index there is one file (or none)."""
