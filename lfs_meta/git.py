@@ -142,15 +142,20 @@ def tracked_paths(root: Path) -> set[str]:
     return {name.decode("utf-8", "surrogateescape") for name in done.stdout.split(b"\0") if name}
 
 
-def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
-    """`path`'s content (relative to the top of the working tree) in the commit `ref` names; None when
-    that commit has no such file."""
+def _commit(root: Path, ref: str) -> str:
+    """The commit `ref` names; GitError when it names none."""
     found = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], root)
     if found.returncode == 1:
         raise GitError(f"{ref}: not a commit in {root.resolve()}")
     if found.returncode != 0:
         raise _not_a_repository(root)
-    commit = found.stdout.decode().strip()
+    return found.stdout.decode().strip()
+
+
+def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
+    """`path`'s content (relative to the top of the working tree) in the commit `ref` names; None when
+    that commit has no such file."""
+    commit = _commit(root, ref)
     done = _run(["cat-file", "blob", f"{commit}:{path}"], root)
     return done.stdout if done.returncode == 0 else None
 
@@ -158,12 +163,7 @@ def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
 def committed_tree(root: Path, ref: str, directory: str) -> dict[str, tuple[str, str]]:
     """(type, object id) of each name directly in `directory` (relative to the top of the working
     tree) in the commit `ref` names, type 'blob' or 'tree'; empty when it has no such directory."""
-    found = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], root)
-    if found.returncode == 1:
-        raise GitError(f"{ref}: not a commit in {root.resolve()}")
-    if found.returncode != 0:
-        raise _not_a_repository(root)
-    commit = found.stdout.decode().strip()
+    commit = _commit(root, ref)
     done = _run(["ls-tree", "-z", f"{commit}:{directory}"], root)
     ids = {}
     for record in done.stdout.decode("utf-8", "surrogateescape").split("\0") if done.returncode == 0 else ():

@@ -343,11 +343,11 @@ def test_an_ndjson_merge_is_the_set_merge_of_its_resources(
     def lines(ids: set[int]) -> bytes:
         return b"".join(b'{"id":"%02d"}\n' % i for i in sorted(ids))
 
-    result = ndjson_merge.merge(lines(base), lines(ours), lines(theirs))
+    result = ndjson_merge.merge_lines(lines(base), lines(ours), lines(theirs))
     assert result is not None
     kept = (ours & theirs) | (ours - base) | (theirs - base)
     assert result == (lines(kept), [])
-    assert ndjson_merge.merge(b'{"id":"b"}\n{"id":"a"}\n', b"", b"") is None  # not sorted: text merge
+    assert ndjson_merge.merge_lines(b'{"id":"b"}\n{"id":"a"}\n', b"", b"") is None  # not sorted: text merge
 
 
 # --- hostile layouts -----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _merge_ndjson(args: argparse.Namespace, *, sharded: bool) -> int:
     branches adding entries never conflict. Anything else (the one-file layout sorts by path): git's
     own line merge, and a conflict there is resolved by running init-meta."""
     sides = [_read_bytes(path) for path in (args.base, args.ours, args.theirs)]
-    merged = ndjson_merge.merge(*sides) if sharded else None
+    merged = ndjson_merge.merge_lines(*sides) if sharded else None
     if merged is None:
         return 0 if git.merge_file(args.ours, args.base, args.theirs) else 1
     text, conflicts = merged

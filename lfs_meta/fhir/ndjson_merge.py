@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import orjson
 
+from lfs_meta.index import merge
 
-def merge(base: bytes, ours: bytes, theirs: bytes) -> tuple[bytes, list[str]] | None:
+
+def merge_lines(base: bytes, ours: bytes, theirs: bytes) -> tuple[bytes, list[str]] | None:
     """(merged bytes, ids changed differently on both sides), sorted by id; None when a side is not
     sorted by id or not one resource per line (the one-file layout sorts by path): the caller merges
     those as text. A conflicting id keeps our line."""
     sides = [_by_id(data) for data in (base, ours, theirs)]
     if any(side is None for side in sides):
         return None
-    old, mine, their = (side or {} for side in sides)
-    merged, conflicts = {}, []
-    for resource_id in sorted(old.keys() | mine.keys() | their.keys()):
-        before, a, b = old.get(resource_id), mine.get(resource_id), their.get(resource_id)
-        if b in (a, before):
-            chosen = a
-        elif a == before:
-            chosen = b
-        else:
-            conflicts.append(resource_id)
-            chosen = a
-        if chosen is not None:
-            merged[resource_id] = chosen
+    merged, conflicts = merge.merge(*(side or {} for side in sides))
     return b"".join(merged.values()), conflicts
 
 

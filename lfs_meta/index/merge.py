@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
-from lfs_meta.index.entry import Entry
+V = TypeVar("V")
 
 DRIVER_NAME = "lfs-meta"  # merge=lfs-meta in .gitattributes, [merge "lfs-meta"] in git config
 DRIVER_COMMAND = "lfs-meta merge-driver %O %A %B %P"
 
 
 def merge(
-    base: Mapping[str, Entry], ours: Mapping[str, Entry], theirs: Mapping[str, Entry]
-) -> tuple[dict[str, Entry], list[str]]:
-    """(merged index, conflicting paths). A conflicting path keeps our side in the merged index."""
+    base: Mapping[str, V], ours: Mapping[str, V], theirs: Mapping[str, V]
+) -> tuple[dict[str, V], list[str]]:
+    """(merged index, conflicting paths), in sorted key order; a conflicting path keeps our side.
+    Any keyed values merge the same way: entries by path, and META/ lines by resource id."""
     merged, conflicts = {}, []
     for path in sorted(base.keys() | ours.keys() | theirs.keys()):
         old, mine, their = base.get(path), ours.get(path), theirs.get(path)
