@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import list_server
 import measure
 from list_server import PAGE
 from memory import write_index
@@ -261,25 +262,13 @@ def measure_count(
     (repo / ".lfs-meta").mkdir()
     write_index(repo / ".lfs-meta" / "metadata.json", count)
     port = emulators.free_port()
-    server = subprocess.Popen(
-        [sys.executable, Path(__file__).with_name("list_server.py"), str(count), str(port)],
-        stdout=subprocess.PIPE,
-    )
+    server = list_server.launch(count, port)
     relay_argv = [__file__, "--relay-for", str(port), "--latency-ms", str(low_ms), str(high_ms)]
     relay = subprocess.Popen([sys.executable, *relay_argv, "--seed", str(seed)], stdout=subprocess.PIPE)
     try:
-        assert server.stdout is not None and server.stdout.readline() == b"ready\n"
         assert relay.stdout is not None
         endpoint = f"http://{HOST}:{int(relay.stdout.readline().split()[1])}"
-        env = os.environ | {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        env = list_server.client_environment(endpoint)
         stack = Stack(count, repo, env, endpoint, relay.pid, server.pid)
         taken: dict[int, list[Run]] = {j: [] for j in jobs}
         for _ in range(runs):  # in turns, so drift in the shared machine hits every --jobs value

@@ -12,9 +12,12 @@ those entries is unchanged against it.
 from __future__ import annotations
 
 import bisect
+import os
 import signal
+import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
@@ -22,6 +25,26 @@ from xml.sax.saxutils import escape
 BUCKET = "cohort-bucket"
 PAGE = 1000
 NAMESPACE = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def launch(count: int, port: int) -> subprocess.Popen[bytes]:
+    """This server holding `count` objects on `port`, started and answering; the caller stops it."""
+    server = subprocess.Popen([sys.executable, Path(__file__), str(count), str(port)], stdout=subprocess.PIPE)
+    assert server.stdout is not None and server.stdout.readline() == b"ready\n"
+    return server
+
+
+def client_environment(endpoint: str) -> dict[str, str]:
+    """The environment that points boto3 (and so lfs-meta) at `endpoint`, with no other credentials."""
+    return os.environ | {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 def key(i: int) -> str:

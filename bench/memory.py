@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import list_server
 import measure
 from init_meta import entry
 from list_server import BUCKET, key
@@ -68,22 +67,10 @@ def main() -> int:
         index = repo / ".lfs-meta" / "metadata.json"
         write_index(index, args.count)
         port = emulators.free_port()
-        server = subprocess.Popen(
-            [sys.executable, Path(__file__).with_name("list_server.py"), str(args.count), str(port)],
-            stdout=subprocess.PIPE,
-        )
+        server = list_server.launch(args.count, port)
         try:
-            assert server.stdout is not None and server.stdout.readline() == b"ready\n"
             endpoint = f"http://127.0.0.1:{port}"
-            env = os.environ | {
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true",
-            }
+            env = list_server.client_environment(endpoint)
 
             def requests() -> int:
                 with urllib.request.urlopen(f"{endpoint}/__requests") as answer:

@@ -43,7 +43,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -52,6 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import list_server
 import measure
 from init_meta import entry
 from memory import write_index
@@ -250,22 +250,10 @@ def store(count: int) -> Iterator[tuple[dict[str, str], Callable[[], int], int]]
     """bench/list_server.py holding the N objects: the environment that points boto3 at it, a
     request counter and the server's pid."""
     port = emulators.free_port()
-    server = subprocess.Popen(
-        [sys.executable, Path(__file__).with_name("list_server.py"), str(count), str(port)],
-        stdout=subprocess.PIPE,
-    )
+    server = list_server.launch(count, port)
     try:
-        assert server.stdout is not None and server.stdout.readline() == b"ready\n"
         endpoint = f"http://127.0.0.1:{port}"
-        env = os.environ | {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        env = list_server.client_environment(endpoint)
 
         def requests() -> int:
             with urllib.request.urlopen(f"{endpoint}/__requests") as answer:
