@@ -22,7 +22,7 @@ from typing import Any
 from lfs_meta import git
 from lfs_meta.errors import UserError
 from lfs_meta.index import layout as layouts
-from lfs_meta.index import rules, shards
+from lfs_meta.index import rules, shards, storage
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
@@ -68,10 +68,16 @@ def _validate_staged(repo: Repo) -> Results:
         number = shards.number_of_file(file_name, layout.fanout)
         if number is not None and name == f"{directory}/{file_name}":
             shard_ids[number] = blob
-        elif file_name not in (".gitattributes", ".gitignore"):
+        elif not file_name.startswith("."):  # .gitattributes, .gitignore, and what a full run skips too
             results[f"{name} (staged)"] = [Problem(f"not a shard of {directory}", "git rm --cached it")]
     if not shard_ids:
         raise UserError(f"no staged {directory}/ here; run from the repository root after 'git add'")
+    also = git.staged_blob_ids(repo.root, [storage.INDEX_PATH.as_posix()])
+    if also:
+        fix = "'git rm --cached' the layout you moved away from (see 'lfs-meta reshard')"
+        results[f"{storage.INDEX_PATH.as_posix()} (staged)"] = [
+            Problem(f"staged beside {directory}/: a commit must hold the index in one layout", fix)
+        ]
     db = _open(repo, layout.fanout)
     recorded = dict(db.execute("SELECT number, blob FROM shard"))
     changed = sorted(n for n, blob in shard_ids.items() if recorded.get(n) != blob)

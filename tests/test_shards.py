@@ -437,3 +437,29 @@ def test_a_merge_with_a_branch_gone_back_to_one_file_keeps_the_other_sides_delet
     assert git(sharded, "merge", "--no-edit", "single", env=env).returncode != 0
     assert main(["reshard"]) == 0
     assert set(listed(capsys)) == set(entries(300)) - {"data/d2/f2.vcf"}
+
+
+def test_meta_keeps_its_gitattributes_and_a_dotfile_among_shards_is_no_problem(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(sharded / "META")
+    assert main(["init-meta"]) == 0
+    assert "!filter" in (sharded / "META" / ".gitattributes").read_text()
+    (sharded / ".lfs-meta" / "shards-8" / ".DS_Store").write_bytes(b"\0")
+    assert git(sharded, "add", "-A").returncode == 0
+    capsys.readouterr()
+    assert main(["validate", "--staged"]) == 0
+    assert main(["validate"]) == 0
+
+
+def test_a_commit_staging_both_layouts_is_refused_by_the_hook(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(30))
+    commit_all(git_repo, dict(os.environ), "one file")
+    assert main(["reshard", "--fanout", "4"]) == 0
+    assert git(git_repo, "add", ".lfs-meta/shards-4").returncode == 0  # the one file's deletion not staged
+    capsys.readouterr()
+    assert main(["validate", "--staged"]) == 1
+    assert "a commit must hold the index in one layout" in capsys.readouterr().out

@@ -88,7 +88,10 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     if repo.index.single is None:
         from lfs_meta.fhir import parts  # here: it imports this module
 
-        return parts.refresh(repo, request, settings, output, within)
+        sharded = parts.refresh(repo, request, settings, output, within)
+        if sharded is not None and not request.check_only:
+            _keep_out_of_filters(repo, output, within)
+        return sharded
     files_owned = owned(output)
     now = _Now.read(repo, request, files_owned)
     if now is None:

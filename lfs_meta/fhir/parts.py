@@ -401,7 +401,8 @@ def _entries(raw: bytes, number: int, fanout: int, name: str) -> dict[str, Entry
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise UserError(f"--output {path} is outside the repository; --staged needs it inside") from None
+    """As git names it: lexical, so a link on the way is not followed (git's index is what is read)."""
+    relative = Path(os.path.relpath(path, root))
+    if relative.parts[:1] == ("..",):
+        raise UserError(f"--output {path} is outside the repository; --staged needs it inside")
+    return relative.as_posix()
