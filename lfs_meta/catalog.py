@@ -3,10 +3,11 @@
 A note in git's directory (SQLite) holds, for the shard blobs last validated, one row per entry:
 its path, shard, Unicode-normalized path, specimen and patient. A commit's hook then parses only the
 shards whose staged blob differs, and checks the rules that span shards (a file inside a tracked
-file, Unicode twins, one patient per specimen) for those shards' entries with indexed queries
-against every other row. The note only ever holds a set of shards that passed together: when the
-staged index has a problem, nothing is recorded, so the next run checks the same shards again.
-A fresh clone, or an unusable note, pays one full check.
+file, Unicode twins, one patient per specimen) for the entries that came or changed in them, with
+indexed queries against every other row. That is enough because the note only ever holds a set of
+shards that passed together (when the staged index has a problem, nothing is recorded, so the next
+run checks the same entries again), and taking an entry away breaks none of these rules.
+A fresh clone, an unusable note, or a change to the code that checks pays one full check.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,15 +23,15 @@ from typing import Any
 
 from lfs_meta import git
 from lfs_meta.errors import UserError
+from lfs_meta.fhir import stamp
 from lfs_meta.index import layout as layouts
 from lfs_meta.index import rules, shards, storage
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
 NOTE_PATH = "lfs-meta/index-{fanout}.sqlite"  # inside git's directory
-_VERSION = "1"  # of the rows' meaning: a change here starts the note over
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS shard (number INTEGER PRIMARY KEY, blob TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entry (
     path TEXT PRIMARY KEY, number INTEGER, nfc TEXT, specimen TEXT, patient TEXT
@@ -78,17 +80,18 @@ def _validate_staged(repo: Repo) -> Results:
         results[f"{storage.INDEX_PATH.as_posix()} (staged)"] = [
             Problem(f"staged beside {directory}/: a commit must hold the index in one layout", fix)
         ]
-    db = _open(repo, layout.fanout)
+    db = _open(repo, layout.fanout, _code_key())
     recorded = dict(db.execute("SELECT number, blob FROM shard"))
     changed = sorted(n for n, blob in shard_ids.items() if recorded.get(n) != blob)
     db.execute("BEGIN")
     fresh = not recorded
     references: list[rules.Reference] = []
+    came: list[Row] = []
     for number, raw in _blobs(repo.root, {n: shard_ids[n] for n in changed}):
         shown = f"{directory}/{shards.file_name(number, layout.fanout)} (staged)"
         data, results[shown] = layouts.parse_shard(raw, number, layout.fanout)
         rows = _rows(data, number)
-        _replace(db, number, shard_ids[number], rows)
+        came += _replace(db, number, shard_ids[number], rows)
         if fresh:
             references.extend((path, specimen, patient) for path, _, _, specimen, patient in rows)
     for number in recorded.keys() - shard_ids.keys():
@@ -96,7 +99,7 @@ def _validate_staged(repo: Repo) -> Results:
     cross = (
         rules.cross_file_problems(references, lambda path: shards.number_of(path, layout.fanout))
         if fresh
-        else _cross_problems(db, changed)
+        else _cross_problems(db, came)
     )
     for path, problem in cross:
         shown = (
@@ -109,20 +112,26 @@ def _validate_staged(repo: Repo) -> Results:
     return sorted(results.items())
 
 
-def _open(repo: Repo, fanout: int) -> sqlite3.Connection:
-    """The note, or an empty one in memory when git's directory cannot hold it; a corrupt note is
-    started over."""
+def _code_key() -> str | None:
+    """What the rows and the checks mean: the source of the modules that decide them."""
+    return stamp.fingerprint([sys.modules[__name__], rules, layouts, shards, storage])
+
+
+def _open(repo: Repo, fanout: int, key: str | None) -> sqlite3.Connection:
+    """The note, or an empty one in memory when git's directory cannot hold it or the code cannot be
+    fingerprinted; a corrupt note is started over."""
     location = repo.git_dirs
-    targets = [location.git_dir / NOTE_PATH.format(fanout=fanout)] if location is not None else []
+    path = NOTE_PATH.format(fanout=fanout)
+    targets = [location.git_dir / path] if location is not None and key is not None else []
     for target in [*targets, *targets]:  # the note; the note made anew
         try:
-            return _connect(target)
+            return _connect(target, key or "")
         except (OSError, sqlite3.Error) as exc:
             if not is_corrupt(exc):
                 break  # locked, read-only, ...: this run goes without it
             with contextlib.suppress(OSError):
                 target.unlink()
-    return _connect(None)
+    return _connect(None, key or "")
 
 
 def is_corrupt(exc: Exception) -> bool:
@@ -132,17 +141,33 @@ def is_corrupt(exc: Exception) -> bool:
     )
 
 
-def _connect(path: Path | None) -> sqlite3.Connection:
+def _connect(path: Path | None, key: str) -> sqlite3.Connection:
     if path is not None:
         path.parent.mkdir(exist_ok=True)
         if path.is_symlink():
             raise OSError(f"{path} is a link")
     connection = sqlite3.connect(path or ":memory:", isolation_level=None)
-    connection.executescript(_SCHEMA)
-    if [row[0] for row in connection.execute("SELECT version FROM state")] != [_VERSION]:
-        connection.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM entry;")
-        connection.execute("INSERT INTO state VALUES (?)", (_VERSION,))
+    start_over(connection, _SCHEMA, key)
     return connection
+
+
+def start_over(connection: sqlite3.Connection, schema: str, key: str) -> None:
+    """Make a note's tables `schema`'s, empty, unless they were made under `key`. Other code's tables
+    are dropped, not emptied: they may have other columns."""
+    try:
+        held = [row[0] for row in connection.execute("SELECT key FROM state")]
+    except sqlite3.OperationalError:  # no such table or column
+        held = []
+    if held != [key]:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        connection.executescript("".join(f'DROP TABLE "{table}";' for table in tables))
+        connection.executescript(schema)
+        connection.execute("INSERT INTO state VALUES (?)", (key,))
 
 
 def _blobs(root: Path, ids: dict[int, str]) -> Iterator[tuple[int, bytes]]:
@@ -174,28 +199,38 @@ def _rows(data: Any, number: int) -> list[Row]:
     return rows
 
 
-def _replace(db: sqlite3.Connection, number: int, blob: str | None, rows: Iterable[Row]) -> None:
-    db.execute("DELETE FROM entry WHERE number = ?", (number,))
+def _replace(db: sqlite3.Connection, number: int, blob: str | None, rows: Iterable[Row]) -> list[Row]:
+    """Record shard `number` as `blob` holding `rows` (None: gone); the rows that came or changed.
+    Only those are written: a shard holds thousands of entries, a commit changes few."""
+    old = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT path, number, nfc, specimen, patient FROM entry WHERE number = ?", (number,)
+        )
+    }
+    new = {row[0]: row for row in rows} if blob is not None else {}
+    came = [row for path, row in new.items() if old.get(path) != row]
+    db.executemany(
+        "DELETE FROM entry WHERE path = ? AND number = ?",
+        [(path, number) for path, row in old.items() if new.get(path) != row],
+    )
     db.execute("DELETE FROM shard WHERE number = ?", (number,))
     if blob is not None:
         db.execute("INSERT INTO shard VALUES (?, ?)", (number, blob))
         # OR IGNORE: a path in two shards is one misplaced entry, which its shard's check reports.
-        db.executemany("INSERT OR IGNORE INTO entry VALUES (?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT OR IGNORE INTO entry VALUES (?, ?, ?, ?, ?)", came)
+    return came
 
 
-def _cross_problems(db: sqlite3.Connection, changed: list[int]) -> Iterator[tuple[str, Problem]]:
-    """The rules across shards for the entries of the `changed` shards, each against every other row."""
+def _cross_problems(db: sqlite3.Connection, came: list[Row]) -> Iterator[tuple[str, Problem]]:
+    """The rules across shards for the entries that came or changed, each against every other row."""
     seen: set[tuple[str, str]] = set()
-    for number in changed:
-        rows = db.execute(
-            "SELECT path, nfc, specimen, patient FROM entry WHERE number = ?", (number,)
-        ).fetchall()
-        for path, nfc, specimen, patient in rows:
-            for found in _row_problems(db, number, path=path, nfc=nfc, specimen=specimen, patient=patient):
-                key = (found[0], found[1].message)
-                if key not in seen:
-                    seen.add(key)
-                    yield found
+    for path, number, nfc, specimen, patient in came:
+        for found in _row_problems(db, number, path=path, nfc=nfc, specimen=specimen, patient=patient):
+            key = (found[0], found[1].message)
+            if key not in seen:
+                seen.add(key)
+                yield found
 
 
 def _row_problems(

@@ -101,6 +101,26 @@ def write_atomic(
     missing content; files that are regenerated from the index anyway skip that wait (as git does
     for the files it checks out). Missing directories below `within` are created.
     """
+    aside = write_aside(path, data, within, durable=durable, mode=mode)
+    try:
+        with directory(path.parent, within) as parent:
+            _mode_of(parent, path.name, path)  # a link put at `path` meanwhile is refused, not replaced
+            os.replace(aside.name, path.name, src_dir_fd=parent, dst_dir_fd=parent)
+            if durable:
+                os.fsync(parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError, UserError):
+            unlink(aside, within)
+        if isinstance(exc, OSError):
+            raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
+        raise
+
+
+def write_aside(
+    path: Path, data: bytes | bytearray, within: Path, *, durable: bool = True, mode: int | None = None
+) -> Path:
+    """A new hidden file beside `path` holding `data`, with the mode `path` has (or `mode`), for
+    `replace` to rename over it once every file of a change is written."""
     name = path.name
     tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
@@ -116,15 +136,13 @@ def write_atomic(
                         os.fsync(out.fileno())
                 if mode is not None:
                     os.chmod(tmp, mode, dir_fd=parent)
-                os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=parent)
                 raise
-            if durable:
-                os.fsync(parent)
     except OSError as exc:
         raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
+    return path.parent / tmp
 
 
 def _mode_of(parent: int, name: str, path: Path) -> int | None:

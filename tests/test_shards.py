@@ -3,9 +3,11 @@ change, merges across a reshard, and hostile layouts; checked against the one-fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -187,6 +189,14 @@ CROSS_CASES = {
         "data/other.vcf": {
             "remote_url": "s3://bkt/x",
             "size": 1,
+            "patient": "Patient/zz",
+            "specimen": "Specimen/s3",
+        }
+    },
+    "a tracked entry given another patient": {  # changed, not new: Specimen/s3 is Patient/p3's elsewhere
+        "data/d3/f3.vcf": {
+            "remote_url": "s3://bkt/k3",
+            "size": 3,
             "patient": "Patient/zz",
             "specimen": "Specimen/s3",
         }
@@ -404,6 +414,34 @@ def test_the_rules_across_files_agree_with_the_one_file_rules(keys: list[str]) -
 
 def json_pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def test_notes_left_by_other_code_are_started_over_and_then_kept(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(sharded, dict(os.environ), "sharded")
+    notes = sharded / ".git" / "lfs-meta"
+    shutil.rmtree(notes, ignore_errors=True)
+    notes.mkdir()
+    for name in ("index-8.sqlite", "meta-parts.sqlite"):  # tables as an older lfs-meta made them
+        with contextlib.closing(sqlite3.connect(notes / name)) as old:
+            old.executescript(
+                "CREATE TABLE state (version TEXT); INSERT INTO state VALUES ('1');"
+                "CREATE TABLE part (name TEXT PRIMARY KEY, blob TEXT); CREATE TABLE entry (path TEXT);"
+            )
+            old.commit()
+    assert main(["validate", "--staged"]) == 0
+    assert main(["init-meta", "--hook", "--staged"]) == 0
+    with contextlib.closing(sqlite3.connect(notes / "index-8.sqlite")) as note:
+        assert note.execute("SELECT count(*) FROM entry").fetchone() == (300,)
+    with contextlib.closing(sqlite3.connect(notes / "meta-parts.sqlite")) as note:
+        (parts,) = note.execute("SELECT count(*) FROM part WHERE type = 'Patient'").fetchone()
+    assert parts == len(list((sharded / "META").glob("Patient*.ndjson"))) > 0
+    add(sharded, "data/d1", {"remote_url": "s3://bkt/x", "size": 1})  # now read through the kept note
+    assert git(sharded, "add", "-A").returncode == 0
+    capsys.readouterr()
+    assert main(["validate", "--staged"]) == 1
+    assert "'data/d1' is tracked as a file" in capsys.readouterr().out
 
 
 def test_a_corrupt_note_costs_a_full_run_not_a_wrong_answer(

@@ -44,13 +44,13 @@ def _report(outcome: meta.Outcome, as_json: bool) -> None:
         print(json.dumps(outcome.to_json(), indent=2))
         return
     for path in outcome.rewrite:
-        data = outcome.files[path]
+        resources = outcome.files[path]
         if outcome.check_only:
             print(f"{meta.shown(path)}: out of date; run 'lfs-meta init-meta' to regenerate it")
-        elif data is None:
+        elif resources is None:
             print(f"{meta.shown(path)}: removed, nothing refers to a {path.stem} any more")
         else:
-            print(f"{meta.shown(path)}: wrote {meta.count(data)} resource(s)")
+            print(f"{meta.shown(path)}: wrote {resources} resource(s)")
     if outcome.unstaged:
         names = ", ".join(meta.shown(path) for path in outcome.unstaged)
         where = meta.shown(outcome.unstaged[0].parent)

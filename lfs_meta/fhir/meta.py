@@ -45,7 +45,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Outcome:
-    files: Mapping[Path, Content | None]
+    files: Mapping[Path, int | None]  # each file generated: its resources (None: must not exist)
     rewrite: list[Path]  # differ on disk from what was generated
     unstaged: list[Path]  # differ in git's staging area (with --staged)
     check_only: bool
@@ -57,9 +57,9 @@ class Outcome:
     def to_json(self) -> dict[str, object]:
         return {
             "files": {
-                shown(path): {"resources": count(data), "changed": path in self.rewrite}
-                for path, data in self.files.items()
-                if data is not None or path in self.rewrite
+                shown(path): {"resources": resources or 0, "changed": path in self.rewrite}
+                for path, resources in self.files.items()
+                if resources is not None or path in self.rewrite
             },
             "unstaged": [shown(path) for path in self.unstaged],
             "written": not self.check_only and bool(self.rewrite),
@@ -104,7 +104,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     if outcome is None:
         files = _mapped(now, repo, request, settings, output)
         outcome = Outcome(
-            files,
+            resources(files),
             rewrite=[path for path, data in files.items() if not holds(path, data, within)],
             unstaged=[
                 path for path, staged_id in now.staged_ids.items() if staged_id != now.blob_id(files[path])
@@ -241,7 +241,7 @@ def _recalled(
             return None
     if any(staged_id != known.get(path.name) for path, staged_id in now.staged_ids.items()):
         return None
-    return Outcome(files, rewrite=[], unstaged=[], check_only=check_only)
+    return Outcome(resources(files), rewrite=[], unstaged=[], check_only=check_only)
 
 
 def settings_of(repo: Repo, request: Request) -> config.Config:
@@ -365,9 +365,13 @@ def write(path: Path, data: Content | None, within: Path) -> None:
     fs.write_atomic(path, data, within, durable=False)
 
 
-def count(data: Content | None) -> int:
+def count(data: Content) -> int:
     """The resources in an NDJSON file's bytes: one per line."""
-    return 0 if data is None else data.count(b"\n")
+    return data.count(b"\n")
+
+
+def resources(files: Mapping[Path, Content | None]) -> dict[Path, int | None]:
+    return {path: None if data is None else count(data) for path, data in files.items()}
 
 
 def shown(path: Path) -> str:

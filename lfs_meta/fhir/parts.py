@@ -42,10 +42,8 @@ CREATE TABLE IF NOT EXISTS shard (number INTEGER PRIMARY KEY, blob TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS stub (number INTEGER, type TEXT, part INTEGER, id TEXT, line BLOB);
 CREATE INDEX IF NOT EXISTS stub_part ON stub (type, part);
 CREATE INDEX IF NOT EXISTS stub_number ON stub (number);
-CREATE TABLE IF NOT EXISTS part (name TEXT PRIMARY KEY, blob TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS part (name TEXT PRIMARY KEY, type TEXT, part INTEGER, blob TEXT NOT NULL);
 """
-
-Files = dict[str, bytes | None]  # META/ file name -> its bytes, or None: must not exist
 
 
 def part_name(resource_type: str, number: int, fanout: int) -> str:
@@ -108,10 +106,7 @@ class Note:
 
     def __init__(self, connection: sqlite3.Connection, key: str) -> None:
         self.db = connection
-        self.db.executescript(_SCHEMA)
-        if [row[0] for row in self.db.execute("SELECT key FROM state")] != [key]:
-            self.db.executescript("DELETE FROM state; DELETE FROM shard; DELETE FROM stub; DELETE FROM part;")
-            self.db.execute("INSERT INTO state VALUES (?)", (key,))
+        catalog.start_over(self.db, _SCHEMA, key)
 
     @classmethod
     def open(cls, git_dirs: git.Location | None, key: str) -> Note:
@@ -151,17 +146,17 @@ class Note:
         # Only the lines that came or went: a shard names thousands of stubs, a commit changes few.
         return {(resource_type, part) for resource_type, part, _, _ in old ^ new}
 
-    def parts(self) -> dict[str, str]:
-        """Stub part name -> the blob last written for it."""
-        return dict(self.db.execute("SELECT name, blob FROM part"))
+    def parts(self) -> dict[tuple[str, int], str]:
+        """Each stub part that has lines, as (type, part) -> the blob last written for it."""
+        return {
+            (resource_type, part): blob
+            for resource_type, part, blob in self.db.execute("SELECT type, part, blob FROM part")
+        }
 
-    def record_part(self, name: str, blob: str | None) -> None:
+    def record_part(self, resource_type: str, part: int, name: str, blob: str | None) -> None:
         self.db.execute("DELETE FROM part WHERE name = ?", (name,))
         if blob is not None:
-            self.db.execute("INSERT INTO part VALUES (?, ?)", (name, blob))
-
-    def stub_parts(self) -> set[tuple[str, int]]:
-        return set(self.db.execute("SELECT DISTINCT type, part FROM stub"))
+            self.db.execute("INSERT INTO part VALUES (?, ?, ?, ?)", (name, resource_type, part, blob))
 
     def lines(self, resource_type: str, part: int) -> Iterator[tuple[str, bytes]]:
         yield from self.db.execute(
@@ -170,15 +165,7 @@ class Note:
 
 
 ReadShards = Callable[[list[int]], Iterator[tuple[int, dict[str, Entry]]]]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What META/ must hold: each file's expected blob id (None: must not exist), and the bytes of
-    every file that is not that now."""
-
-    expected: dict[str, str | None]
-    regenerated: Files
+Put = Callable[[str, bytes | None], None]  # a META/ file's name and the bytes it must hold (None: none)
 
 
 def plan(
@@ -189,63 +176,60 @@ def plan(
     shard_ids: Mapping[int, str],
     present_ids: Mapping[str, str],
     read: ReadShards,
+    put: Put,
     object_format: str,
-) -> Plan:
+) -> dict[str, str | None]:
     """Bring the note to `shard_ids` (each index shard's blob id now), mapping only the shards whose
-    blob changed; `present_ids` are the META/ files' blob ids now. The caller commits the note's
+    blob changed; `present_ids` are the META/ files' blob ids now. Each file that is not what it
+    must be is given to `put` as soon as it is made, so that only one is held at a time; the result
+    is every file's expected blob id (None: must not exist). The caller commits the note's
     transaction once the files are written."""
     recorded = note.shards()
     changed = [n for n, blob in shard_ids.items() if recorded.get(n, ("", None))[0] != blob]
-    regenerated: Files = {}
+    expected: dict[str, str | None] = {}
+
+    def regenerated(name: str, data: bytes | None) -> None:
+        expected[name] = None if data is None else stamp.blob_id(data, object_format)
+        if present_ids.get(name) != expected[name]:
+            put(name, data)
+
     touched: set[tuple[str, int]] = set()
     note.db.execute("BEGIN")
     for number, entries in read(changed):
         output = map_shard(entries, settings, fanout)
         documents = stamp.blob_id(output.documents, object_format) if output.documents else None
         touched |= note.replace(number, shard_ids[number], documents, output)
-        regenerated[part_name(DOCUMENTS, number, fanout)] = output.documents or None
+        regenerated(part_name(DOCUMENTS, number, fanout), output.documents or None)
     for number in recorded.keys() - shard_ids.keys():
         touched |= note.replace(number, None, None, None)
-        regenerated[part_name(DOCUMENTS, number, fanout)] = None
-    expected: dict[str, str | None] = {
-        part_name(DOCUMENTS, n, fanout): documents for n, (_, documents) in note.shards().items()
-    }
+        regenerated(part_name(DOCUMENTS, number, fanout), None)
+    done = set(expected)
+    for number, (_, documents) in note.shards().items():
+        expected.setdefault(part_name(DOCUMENTS, number, fanout), documents)
     # A stub part is rebuilt from the note's rows when its lines changed or it is not as written.
+    # The parts come from the part table: every part with lines has its row there, since each one
+    # whose lines change is touched and recorded (scanning the stubs would cost the whole index).
     written = note.parts()
-    for resource_type, part in sorted(note.stub_parts() | touched):
+    for resource_type, part in sorted(written.keys() | touched):
         name = part_name(resource_type, part, fanout)
-        if (
-            (resource_type, part) not in touched
-            and name in written
-            and present_ids.get(name) == written[name]
-        ):
-            expected[name] = written[name]
+        if (resource_type, part) not in touched and present_ids.get(name) == written[resource_type, part]:
+            expected[name] = written[resource_type, part]
             continue
         stubs = stub_part(note.lines(resource_type, part))
-        expected[name] = stamp.blob_id(stubs, object_format) if stubs else None
-        note.record_part(name, expected[name])
-        if present_ids.get(name) != expected[name]:
-            regenerated[name] = stubs or None
-    for name, data in regenerated.items():
-        expected[name] = None if data is None else stamp.blob_id(data, object_format)
+        regenerated(name, stubs or None)
+        note.record_part(resource_type, part, name, expected[name])
     # A DocumentReference part not as noted (edited, lost, or never written) is mapped again.
     redo = [
         n
         for n in shard_ids
-        if (name := part_name(DOCUMENTS, n, fanout)) not in regenerated
-        and present_ids.get(name) != expected[name]
+        if (name := part_name(DOCUMENTS, n, fanout)) not in done and present_ids.get(name) != expected[name]
     ]
     for number, entries in read(redo):
-        regenerated[part_name(DOCUMENTS, number, fanout)] = (
-            map_shard(entries, settings, fanout).documents or None
-        )
+        put(part_name(DOCUMENTS, number, fanout), map_shard(entries, settings, fanout).documents or None)
     for name in present_ids:
         if is_part_name(name) and name not in expected:
-            regenerated[name], expected[name] = None, None  # a part of another fan-out, or of nothing now
-    return Plan(
-        expected,
-        {name: data for name, data in regenerated.items() if present_ids.get(name) != expected[name]},
-    )
+            regenerated(name, None)  # a part of another fan-out, or of nothing now
+    return expected
 
 
 def refresh(
@@ -279,31 +263,68 @@ def _refresh(
     if request.staged and not source.shard_ids():
         return None  # no index in this commit: nothing to compare, as with the one file
     present = source.meta_ids()
-    made = plan(
-        layout.fanout,
-        settings,
-        note,
-        shard_ids=source.shard_ids(),
-        present_ids=present,
-        read=source.read,
-        object_format=object_format,
-    )
-    files: dict[Path, meta.Content | None] = {
-        output.parent / name: data for name, data in made.regenerated.items()
-    }
-    rewrite = [path for path, data in files.items() if not meta.holds(path, data, within)]
+    writes = _Writes(within, request.check_only)
+    try:
+        expected = plan(
+            layout.fanout,
+            settings,
+            note,
+            shard_ids=source.shard_ids(),
+            present_ids=present,
+            read=source.read,
+            put=lambda name, data: writes.put(output.parent / name, data),
+            object_format=object_format,
+        )
+        if request.check_only:
+            note.db.execute("ROLLBACK")
+        else:
+            writes.finish()
+            note.db.execute("COMMIT")
+    finally:
+        writes.discard()
     unstaged = (
-        [output.parent / name for name, blob in made.expected.items() if present.get(name) != blob]
+        [output.parent / name for name, blob in expected.items() if present.get(name) != blob]
         if request.compare_staged
         else []
     )
-    if request.check_only:
-        note.db.execute("ROLLBACK")
-    else:
-        for path in rewrite:
-            meta.write(path, files[path], within)
-        note.db.execute("COMMIT")
-    return meta.Outcome(files or {output: None}, rewrite, sorted(unstaged), request.check_only)
+    return meta.Outcome(
+        writes.resources or {output: None}, writes.rewrite, sorted(unstaged), request.check_only
+    )
+
+
+class _Writes:
+    """META/ files written aside as they are made, and renamed into place only once all are: a
+    failure midway leaves META/ as it was, and only one file's bytes are held at a time."""
+
+    def __init__(self, within: Path, check_only: bool) -> None:
+        self.within, self.check_only = within, check_only
+        self.resources: dict[Path, int | None] = {}  # each file put: its resources (None: must not exist)
+        self.rewrite: list[Path] = []  # those that differ on disk
+        self.aside: dict[Path, Path | None] = {}  # file -> its new bytes' file (None: to remove)
+
+    def put(self, path: Path, data: bytes | None) -> None:
+        self.resources[path] = None if data is None else meta.count(data)
+        if meta.holds(path, data, self.within):
+            return
+        self.rewrite.append(path)
+        if not self.check_only:
+            self.aside[path] = (
+                None if data is None else fs.write_aside(path, data, self.within, durable=False)
+            )
+
+    def finish(self) -> None:
+        for path in list(self.aside):
+            made = self.aside.pop(path)
+            if made is None:
+                fs.unlink(path, self.within)
+            else:
+                fs.replace(made, path, self.within)
+
+    def discard(self) -> None:
+        for made in self.aside.values():
+            if made is not None:
+                with contextlib.suppress(OSError):
+                    fs.unlink(made, self.within)
 
 
 def _git_dirs(repo: Repo) -> git.Location | None:
