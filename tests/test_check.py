@@ -295,6 +295,41 @@ def test_request_bounds_for_2000_and_10000_unchanged_entries(
     assert (code, result["summary"]["unchanged"], result["requests"]) == (0, 2000, {"s3": 3})
 
 
+def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_cost(
+    s3_repo: Path, ten_thousand: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 200 keys a page: 50 directories of 200 are as cheap apart (50 listings) as together.
+    monkeypatch.setattr(scan, "LIST_PAGE", 200)
+    assert run(capsys, "track-remote", "s3://ten-thousand/cohort/", "--recursive")[0] == 0
+    assert main(["reshard", "--fanout", "4"]) == 0
+    shard = next((s3_repo / INDEX.parent / "shards-4").glob("*.json"))
+    data = json.loads(shard.read_text())
+    drifted = sorted(data)[-1]
+    data[drifted]["size"] += 1
+    shard.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    capsys.readouterr()
+    passes = []
+    hold = [scan.HOLD]
+    real_parts = scan.check_parts
+
+    def counted(providers: Providers, parts: scan.Parts, jobs: int) -> Any:
+        def each() -> Any:
+            passes.append(hold[0])
+            return parts()
+
+        return real_parts(providers, each, jobs, hold[0])
+
+    monkeypatch.setattr(scan, "check_parts", counted)
+    held = run(capsys, "check")
+    hold[0] = 2500
+    in_passes = run(capsys, "check")
+    assert passes == [scan.HOLD] + [2500] * 6  # one pass to plan, then 5 batches of 12 listings or fewer
+    assert in_passes == held
+    code, result = held
+    assert (code, result["requests"], result["summary"]["unchanged"]) == (1, {"s3": 51}, 9999)
+    assert statuses(result)[drifted] == "modified"
+
+
 def test_sparse_entries_use_head_not_list(
     s3_repo: Path, ten_thousand: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,3 +104,9 @@ def test_plan_never_lists_a_directory_twice() -> None:
     # An object at the bucket's top: its listing holds every other one.
     groups, _ = scan.plan(_entries([*urls, "s3://bkt/top.vcf"]))
     assert [(group.prefix_url, len(group.members)) for group in groups] == [("s3://bkt/", 3001)]
+
+
+def test_listings_are_batched_by_what_they_find_with_heads_first() -> None:
+    sizes: dict[str | None, int] = {None: 3, "s3://b/a/": 5, "s3://b/b/": 5, "s3://b/c/": 20}
+    assert scan.batches(sizes, 10) == [{None, "s3://b/a/"}, {"s3://b/b/"}, {"s3://b/c/"}]
+    assert scan.batches({"s3://b/a/": 5}, 10) == [{None, "s3://b/a/"}]

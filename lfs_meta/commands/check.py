@@ -13,7 +13,6 @@ from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
 from lfs_meta.index import selection
-from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
 
@@ -22,14 +21,20 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         raise UserError("--changed-only goes with --pre-push")
     if args.pre_push and (args.update or args.paths):
         raise UserError("--pre-push checks what is pushed; run --update or name PATHs without it")
-    if args.pre_push:
-        entries = pushed.entries(repo, os.environ, args.changed_only)
+    parts: scan.Parts
+    if args.pre_push or args.paths:
+        chosen = (
+            pushed.entries(repo, os.environ, args.changed_only)
+            if args.pre_push
+            else selection.select(repo.index.load(), args.paths, repo.index.shown)
+        )
+        parts = scan.held(chosen)
     else:
-        entries = selection.select(repo.index.load(), args.paths, repo.index.shown)
+        parts = repo.index.parts  # a shard at a time: a large index is never held whole
     options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     remotes = providers.Providers(options)
-    findings = scan.check(remotes, entries, args.jobs)
-    updated = _update(repo, remotes, findings, entries) if args.update else []
+    findings = scan.check_parts(remotes, parts, args.jobs)
+    updated = _update(repo, remotes, findings, parts) if args.update else []
     _report(findings, remotes.request_counts(), args.json, args.stats, updated)
     code = compare.exit_code(findings, args.allow_unreachable, updated)
     if args.pre_push and code:
@@ -38,9 +43,11 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 
 def _update(
-    repo: Repo, remotes: providers.Providers, findings: Sequence[Finding], entries: Mapping[str, Entry]
+    repo: Repo, remotes: providers.Providers, findings: Sequence[Finding], parts: scan.Parts
 ) -> list[str]:
-    fresh = scan.refresh(remotes, entries, findings)
+    drifted = {finding.path for finding in findings if finding.status in scan.REFRESHED}
+    recorded = {path: entry for part in parts() for path, entry in part.items() if path in drifted}
+    fresh = scan.refresh(remotes, recorded, findings)
     if fresh:
         repo.index.update(scan.accept(fresh))
     return sorted(fresh)

@@ -24,7 +24,7 @@ class Change:
     new: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per entry checked: a million at a time
 class Finding:
     path: str
     status: str

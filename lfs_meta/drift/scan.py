@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -24,7 +24,12 @@ from lfs_meta.progress import Progress
 from lfs_meta.providers import AZURE_HOST_SUFFIX, Provider, Providers
 
 LISTABLE = ("s3", "gs", "az")
+REFRESHED = (compare.MODIFIED, compare.VERSION_GONE)  # the findings --update records anew
 LIST_PAGE = 1000
+
+
+HOLD = 250_000  # entries held at once; a larger index is checked in passes over it, a batch of listings each
+Parts = Callable[[], Iterable[Mapping[str, Entry]]]  # every entry, a part at a time; one call per pass
 
 
 @dataclass(frozen=True)
@@ -35,64 +40,102 @@ class Group:
     members: dict[str, str]  # object name below prefix_url -> index path
 
 
-def plan(entries: Mapping[str, Entry]) -> tuple[list[Group], list[str]]:
-    """(groups to LIST, paths to HEAD one by one).
+def plan(
+    entries: Mapping[str, Entry], route: Mapping[str, str] | None = None
+) -> tuple[list[Group], list[str]]:
+    """(groups to LIST, paths to HEAD one by one), by `route` (default: the entries' own)."""
+    if route is None:
+        route = routes(count_directories(entries.values(), {}))
+    by_prefix: dict[str, dict[str, str]] = defaultdict(dict)
+    singles = []
+    for path, entry in entries.items():
+        prefix = route.get(directory_of(entry.remote_url))
+        if prefix is None:
+            singles.append(path)
+        else:
+            by_prefix[prefix][unquote(entry.remote_url[len(prefix) :])] = path
+    groups = [Group(prefix, members) for prefix, members in sorted(by_prefix.items())]
+    return groups, sorted(singles)
+
+
+Directories = dict[str, Counter[str]]  # bucket root -> each directory in it holding entries -> how many
+
+
+def count_directories(entries: Iterable[Entry], directories: Directories) -> Directories:
+    """Add `entries` to `directories`, the only thing the listings are planned from."""
+    for entry in entries:
+        root = bucket_root(entry.remote_url)
+        if root is not None:
+            directories.setdefault(root, Counter())[directory_of(entry.remote_url)] += 1
+    return directories
+
+
+def directory_of(url: str) -> str:
+    return url.rpartition("/")[0] + "/"
+
+
+def routes(directories: Directories) -> dict[str, str]:
+    """Each directory holding entries -> the prefix its entries are listed from; the entries of a
+    directory not named are read with HEAD (so are those of a bucket holding only one).
 
     A bucket is listed from the deepest directory that holds all its entries, or, when that costs
     no more requests, from each of its top directories apart: the listings can then run at once,
     and a store's work per page can grow with the keys under the listed prefix (moto's does).
     """
-    buckets: dict[str, list[str]] = defaultdict(list)
-    singles = []
-    for path, entry in entries.items():
-        root = bucket_root(entry.remote_url)
-        if root is None:
-            singles.append(path)
-        else:
-            buckets[root].append(path)
-    groups: list[Group] = []
-    for paths in buckets.values():
-        if len(paths) < 2:
-            singles.extend(paths)
+    route: dict[str, str] = {}
+    for counts in directories.values():
+        total = sum(counts.values())
+        if total < 2:
             continue
-        by_url = {entries[path].remote_url: path for path in paths}
-        directories = _top_directories(by_url)
-        if len(directories) > 1 and _pages(directories.values()) <= _pages([by_url]):
-            groups.extend(_group(prefix, members) for prefix, members in directories.items())
+        tops = _top_directories(counts)
+        if len(tops) > 1 and sum(_pages(count) for count in tops.values()) <= _pages(total):
+            route.update((directory, top) for directory, top in _tops_of(counts))
         else:
-            groups.append(_group(_deepest_directory(by_url), by_url))
-    return sorted(groups, key=lambda group: group.prefix_url), sorted(singles)
+            deepest = _deepest_directory(counts)
+            route.update((directory, deepest) for directory in counts)
+    return route
 
 
-def _deepest_directory(urls: Iterable[str]) -> str:
+def _deepest_directory(directories: Iterable[str]) -> str:
     # Character-wise on purpose: cut back to the last '/' below, it is the deepest shared directory.
-    return os.path.commonprefix(list(urls)).rpartition("/")[0] + "/"  # noqa: RUF071
+    return os.path.commonprefix(list(directories)).rpartition("/")[0] + "/"  # noqa: RUF071
 
 
-def _top_directories(by_url: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """url -> path mappings by the directory to list: each object's own, or the nearest above it
-    that also holds objects (listing a prefix returns everything below it)."""
-    own: dict[str, dict[str, str]] = defaultdict(dict)
-    for url, path in by_url.items():
-        own[url.rpartition("/")[0] + "/"][url] = path
-    directories: dict[str, dict[str, str]] = {}
+def _tops_of(counts: Mapping[str, int]) -> Iterator[tuple[str, str]]:
+    """(directory, the top directory it is listed from): its own, or the nearest above it that also
+    holds entries (listing a prefix returns everything below it)."""
     top = ""
-    for directory in sorted(own):
+    for directory in sorted(counts):
         # Sorted, the directories below `top` follow it at once.
         if not top or not directory.startswith(top):
             top = directory
-            directories[top] = own[directory]
-        else:
-            directories[top].update(own[directory])
-    return directories
+        yield directory, top
 
 
-def _pages(url_groups: Iterable[Mapping[str, str]]) -> int:
-    return sum(math.ceil(len(urls) / LIST_PAGE) for urls in url_groups)
+def _top_directories(counts: Mapping[str, int]) -> dict[str, int]:
+    """Each top directory -> the entries below it."""
+    tops: Counter[str] = Counter()
+    for directory, top in _tops_of(counts):
+        tops[top] += counts[directory]
+    return tops
 
 
-def _group(prefix_url: str, by_url: Mapping[str, str]) -> Group:
-    return Group(prefix_url, {unquote(url[len(prefix_url) :]): path for url, path in by_url.items()})
+def _pages(count: int) -> int:
+    return math.ceil(count / LIST_PAGE)
+
+
+def batches(sizes: Mapping[str | None, int], hold: int) -> list[set[str | None]]:
+    """The listing prefixes, by how many entries each finds (None: the entries read with HEAD), in
+    sets of at most `hold` entries (a larger listing alone), in order; None goes with the first."""
+    found: list[set[str | None]] = [{None}]
+    held = sizes.get(None, 0)
+    for prefix in sorted(p for p in sizes if p is not None):
+        if held and held + sizes[prefix] > hold:
+            found.append(set())
+            held = 0
+        found[-1].add(prefix)
+        held += sizes[prefix]
+    return found
 
 
 def bucket_root(url: str) -> str | None:
@@ -114,8 +157,8 @@ class Checker:
         self.jobs = jobs
         self.progress = progress
 
-    def run(self) -> list[Finding]:
-        groups, singles = plan(self.entries)
+    def run(self, route: Mapping[str, str] | None = None) -> list[Finding]:
+        groups, singles = plan(self.entries, route)
         findings: list[Finding] = []
         heads = list(singles)
         for listed, leftover in workers.run_all(self._list_group, groups, self.jobs):
@@ -202,8 +245,48 @@ def _pinned_exists(provider: Provider, recorded: Entry) -> bool:
 
 
 def check(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> list[Finding]:
-    with Progress("checking", total=len(entries)) as progress:
-        return Checker(providers, entries, jobs, progress).run()
+    return check_parts(providers, held(entries), jobs)
+
+
+def held(entries: Mapping[str, Entry]) -> Parts:
+    """Entries already in memory, as the one part of every pass."""
+    return lambda: [entries]
+
+
+def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD) -> list[Finding]:
+    """Every entry's finding, holding at most about `hold` entries at a time (a listing that finds
+    more is held whole): a first pass over `parts` counts the directories the listings are planned
+    from, keeping the entries only while they fit; past that, each batch of listings reads `parts`
+    again for its own entries. Requests are the same either way."""
+    directories: Directories = {}
+    held: dict[str, Entry] | None = {}
+    total = 0
+    for part in parts():
+        count_directories(part.values(), directories)
+        total += len(part)
+        if held is not None:
+            held.update(part)
+            if len(held) > hold:
+                held = None
+    route = routes(directories)
+    findings: list[Finding] = []
+    with Progress("checking", total=total) as progress:
+        if held is not None:
+            return Checker(providers, held, jobs, progress).run(route)
+        sizes: Counter[str | None] = Counter()
+        for counts in directories.values():
+            for directory, count in counts.items():
+                sizes[route.get(directory)] += count
+        sizes[None] += total - sum(sizes.values())
+        for wanted in batches(sizes, hold):
+            batch = {
+                path: entry
+                for part in parts()
+                for path, entry in part.items()
+                if route.get(directory_of(entry.remote_url)) in wanted
+            }
+            findings.extend(Checker(providers, batch, jobs, progress).run(route))
+    return sorted(findings, key=lambda finding: finding.path)
 
 
 def one(providers: Providers, path: str, entry: Entry) -> Finding:
@@ -220,7 +303,7 @@ def refresh(
     """
     fresh = {}
     for finding in findings:
-        if finding.status in (compare.MODIFIED, compare.VERSION_GONE):
+        if finding.status in REFRESHED:
             recorded = entries[finding.path]
             current = providers.for_url(recorded.remote_url).stat(recorded.remote_url)
             fresh[finding.path] = compare.accepted(recorded, current)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
+
+_NONE: Mapping[str, Any] = MappingProxyType({})
+# Values that many entries share (a patient's files, one content type): a million entries would
+# otherwise hold a million copies of a few strings.
+_REPEATED = ("etag_kind", "content_type", "patient", "specimen")
+
+
+def _none() -> Mapping[str, Any]:
+    return _NONE  # one empty mapping for every entry that has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,17 +27,18 @@ class Entry:
     etag: str | None = None
     etag_kind: str | None = None
     version_id: str | None = None
-    checksums: Mapping[str, str] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=_none)
     content_type: str | None = None
     last_modified: str | None = None
     patient: str | None = None
     specimen: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=_none)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Entry:
         """Build from an index value that already passed validation."""
-        return cls(**obj)
+        shared = {name: sys.intern(obj[name]) for name in _REPEATED if obj.get(name) is not None}
+        return cls(**{**obj, **shared})
 
     def known_checksums(self) -> dict[str, str]:
         """The recorded checksums, and the ETag as the MD5 where the store says it is one."""

@@ -146,14 +146,8 @@ class Layout:
             return storage.load(self.single)
         index: dict[str, Entry] = {}
         found_in: dict[str, Path] = {}
-        for number, path, raw in self.raw_shards():
-            if isinstance(raw, Problem):
-                data, problems = None, [raw]
-            elif misfiled:
-                data, problems = storage.parse_checked(raw)
-            else:
-                data, problems = parse_shard(raw, number, self.fanout)
-            for key, entry in storage.entries(data, problems, str(path)).items():
+        for path, part in self._parts(misfiled):
+            for key, entry in part.items():
                 if key in index and index[key] != entry:
                     fix = "remove the one that is wrong"
                     raise CheckFailed(
@@ -162,6 +156,26 @@ class Layout:
                 index[key], found_in[key] = entry, path
         _refuse_cross_file_problems(index, self)
         return index
+
+    def parts(self) -> Iterator[dict[str, Entry]]:
+        """Every entry, a shard at a time, for work that never needs them all at once. Each shard is
+        checked as `load` checks it; the rules that span shards are left to `validate`, which holds
+        one row per entry to check them."""
+        if self.single is not None:
+            yield storage.load(self.single)
+            return
+        for _, part in self._parts(misfiled=False):
+            yield part
+
+    def _parts(self, misfiled: bool) -> Iterator[tuple[Path, dict[str, Entry]]]:
+        for number, path, raw in self.raw_shards():
+            if isinstance(raw, Problem):
+                data, problems = None, [raw]
+            elif misfiled:
+                data, problems = storage.parse_checked(raw)
+            else:
+                data, problems = parse_shard(raw, number, self.fanout)
+            yield path, storage.entries(data, problems, str(path))
 
     def check(self) -> FileProblems:
         """Every problem, file by file; a FileNotFoundError when there is no index."""
