@@ -477,6 +477,24 @@ def test_a_merge_with_a_branch_gone_back_to_one_file_keeps_the_other_sides_delet
     assert set(listed(capsys)) == set(entries(300)) - {"data/d2/f2.vcf"}
 
 
+def test_parts_left_staged_by_the_sharded_layout_fail_the_one_file_hook(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(sharded, dict(os.environ), "sharded")
+    parts = [f"META/{name}" for name in meta_files(sharded) if "-" in name]
+    assert "META/DocumentReference-1.ndjson" in parts
+    assert main(["reshard", "--fanout", "1"]) == 0
+    assert not any("-" in name for name in meta_files(sharded))  # gone from disk, still staged
+    now = [".lfs-meta/metadata.json", *(f"META/{name}" for name in meta_files(sharded))]
+    assert git(sharded, "add", *now).returncode == 0
+    capsys.readouterr()
+    assert main(["init-meta", "--hook", "--staged", "--json"]) == 1
+    assert sorted(json.loads(capsys.readouterr().out)["unstaged"]) == sorted(parts)
+    assert git(sharded, "add", "-A", "META").returncode == 0
+    capsys.readouterr()
+    assert main(["init-meta", "--hook", "--staged"]) == 0
+
+
 def test_meta_keeps_its_gitattributes_and_a_dotfile_among_shards_is_no_problem(
     sharded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -66,13 +66,14 @@ class Outcome:
         }
 
 
-def outputs(ndjson: Mapping[str, Content], document_file: Path) -> dict[Path, Content | None]:
-    """Every file init-meta owns, with its bytes, or None for a file that must not exist (a stub with
-    nothing in it, or a part that a sharded index left)."""
+def outputs(ndjson: Mapping[str, Content], files_owned: list[Path]) -> dict[Path, Content | None]:
+    """Every file init-meta owns (`owned`'s list), with its bytes, or None for a file that must not
+    exist (a stub with nothing in it, or a part that a sharded index left)."""
+    document_file = files_owned[0]
     files: dict[Path, Content | None] = {document_file: ndjson["DocumentReference"]}
     for name in STUB_FILES:
         files[document_file.with_name(name)] = ndjson.get(Path(name).stem) or None
-    for path in owned(document_file)[len(files) :]:
+    for path in files_owned[len(files) :]:
         files[path] = None
     return files
 
@@ -92,7 +93,8 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
         if sharded is not None and not request.check_only:
             _keep_out_of_filters(repo, output, within)
         return sharded
-    files_owned = owned(output)
+    # A part committed before is removed by the commit too, even when it is gone from disk already.
+    files_owned = owned(output, _staged_names(repo.root, output.parent) if request.compare_staged else ())
     now = _Now.read(repo, request, files_owned)
     if now is None:
         return None
@@ -102,7 +104,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     note_key = stamp.key(now.index_id, settings, files_owned, code or "")
     outcome = _recalled(now, note, note_key, files_owned, within, check_only=request.check_only)
     if outcome is None:
-        files = _mapped(now, repo, request, settings, output)
+        files = _mapped(now, repo, request, settings, files_owned)
         outcome = Outcome(
             resources(files),
             rewrite=[path for path, data in files.items() if not holds(path, data, within)],
@@ -274,38 +276,51 @@ def document_id(settings: config.Config, path: str) -> str:
     return mapping.uuid5(mapping.project_namespace(settings.project).bytes, path)
 
 
-def owned(output: Path) -> list[Path]:
+def owned(output: Path, staged: Iterable[str] = ()) -> list[Path]:
     """The files init-meta writes for the DocumentReference file `output`: it and the stubs beside it,
-    then any part a sharded index left there (the one-file layout removes them)."""
+    then any part a sharded index left there, on disk or among the `staged` names beside `output`
+    (the one-file layout removes them)."""
     files = [output, *(output.with_name(name) for name in STUB_FILES)]
     if output.name != DEFAULT_OUTPUT.name:
         return files
     try:
-        names = os.listdir(output.parent)
+        names = set(os.listdir(output.parent))
     except OSError:  # none yet, or unreadable: the writes that follow say which
-        return files
+        names = set()
+    names.update(staged)
     return files + [output.with_name(name) for name in sorted(names) if _PART.fullmatch(name)]
 
 
+def _staged_names(root: Path, directory: Path) -> list[str]:
+    """The names of the files staged in `directory`."""
+    (inside,) = _relative(root, [directory]).values()
+    return [
+        name.rpartition("/")[2]
+        for name in git.staged_blob_ids(root, [inside])
+        if name.rpartition("/")[0] == inside
+    ]
+
+
 def _mapped(
-    now: _Now, repo: Repo, request: Request, settings: config.Config, output: Path
+    now: _Now, repo: Repo, request: Request, settings: config.Config, files_owned: list[Path]
 ) -> dict[Path, Content | None]:
-    entries = _entries(now.take_index(repo.root), index_name(repo, request), output.parent)
+    entries = _entries(now.take_index(repo.root), index_name(repo, request), files_owned[0].parent)
     if settings.profile == config.GEN3:
         from lfs_meta.fhir import gen3
 
-        return outputs(gen3.ndjson_files(entries, settings.project), output)
-    return outputs(mapping.ndjson_files(entries, settings.version, settings.project), output)
+        return outputs(gen3.ndjson_files(entries, settings.project), files_owned)
+    return outputs(mapping.ndjson_files(entries, settings.version, settings.project), files_owned)
 
 
 def out_of_date(repo: Repo) -> list[Path]:
     """The files `lfs-meta init-meta` would rewrite now."""
     output = repo.root / DEFAULT_OUTPUT
     settings = settings_of(repo, Request())
-    now = _Now.read(repo, Request(), owned(output))
+    files_owned = owned(output)
+    now = _Now.read(repo, Request(), files_owned)
     if now is None:
         return []
-    files = _mapped(now, repo, Request(), settings, output)
+    files = _mapped(now, repo, Request(), settings, files_owned)
     return [path for path, data in files.items() if not holds(path, data, repo.root)]
 
 

@@ -313,12 +313,17 @@ class _Writes:
             )
 
     def finish(self) -> None:
-        for path in list(self.aside):
-            made = self.aside.pop(path)
-            if made is None:
-                fs.unlink(path, self.within)
-            else:
-                fs.replace(made, path, self.within)
+        for path, made in list(self.aside.items()):
+            try:
+                if made is None:
+                    fs.unlink(path, self.within)
+                else:
+                    fs.replace(made, path, self.within)
+            except OSError as exc:
+                raise UserError(
+                    f"{path}: cannot write: {exc.strerror}; run 'lfs-meta init-meta' again"
+                ) from None
+            del self.aside[path]
 
     def discard(self) -> None:
         for made in self.aside.values():
