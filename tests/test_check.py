@@ -328,6 +328,11 @@ def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_
     code, result = held
     assert (code, result["requests"], result["summary"]["unchanged"]) == (1, {"s3": 51}, 9999)
     assert statuses(result)[drifted] == "modified"
+    assert main(["reshard", "--fanout", "1"]) == 0
+    capsys.readouterr()
+    passes.clear()
+    assert run(capsys, "check") == held
+    assert passes == [2500]  # the one file is one part: held whole, read once
 
 
 def test_sparse_entries_use_head_not_list(

@@ -255,18 +255,18 @@ def held(entries: Mapping[str, Entry]) -> Parts:
 
 def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD) -> list[Finding]:
     """Every entry's finding, holding at most about `hold` entries at a time (a listing that finds
-    more is held whole): a first pass over `parts` counts the directories the listings are planned
-    from, keeping the entries only while they fit; past that, each batch of listings reads `parts`
-    again for its own entries. Requests are the same either way."""
+    more, or a part that holds more, is held whole): a first pass over `parts` counts the
+    directories the listings are planned from, keeping the entries only while they fit; past that,
+    each batch of listings reads `parts` again for its own entries. Requests are the same either way."""
     directories: Directories = {}
     held: dict[str, Entry] | None = {}
     total = 0
-    for part in parts():
+    for number, part in enumerate(parts()):
         count_directories(part.values(), directories)
         total += len(part)
         if held is not None:
             held.update(part)
-            if len(held) > hold:
+            if len(held) > hold and number > 0:  # one part alone is read whole on every pass anyway
                 held = None
     route = routes(directories)
     findings: list[Finding] = []
