@@ -91,9 +91,11 @@ def _validate_staged(repo: Repo) -> Results:
         shown = f"{directory}/{shards.file_name(number, layout.fanout)} (staged)"
         data, results[shown] = layouts.parse_shard(raw, number, layout.fanout)
         rows = _rows(data, number)
-        came += _replace(db, number, shard_ids[number], rows)
+        changes = _replace(db, number, shard_ids[number], rows)
         if fresh:
             references.extend((path, specimen, patient) for path, _, _, specimen, patient in rows)
+        else:
+            came += changes
     for number in recorded.keys() - shard_ids.keys():
         _replace(db, number, None, [])
     cross = (
@@ -171,9 +173,9 @@ def start_over(connection: sqlite3.Connection, schema: str, key: str) -> None:
 
 
 def _blobs(root: Path, ids: dict[int, str]) -> Iterator[tuple[int, bytes]]:
-    found = git.blobs(root, list(ids.values()))
-    for number, blob in ids.items():
-        yield number, found.get(blob, b"")
+    numbers = list(ids)
+    for number, (_, raw) in zip(numbers, git.blobs_in_turns(root, [ids[n] for n in numbers]), strict=True):
+        yield number, raw or b""
 
 
 Row = tuple[str, int, str | None, Any, Any]  # path, shard, NFC form when not ASCII, specimen, patient

@@ -8,7 +8,7 @@ otherwise spends starting, and it runs these same git commands underneath.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +132,16 @@ def blobs(root: Path, ids: Sequence[str]) -> dict[str, bytes]:
         found[wanted] = out[at : at + size]
         at += size + 1
     return found
+
+
+def blobs_in_turns(root: Path, ids: Sequence[str], turn: int = 8) -> Iterator[tuple[str, bytes | None]]:
+    """Each of `ids` with its content (None: the repository lacks it), `turn` blobs per git process:
+    a large index's shards are never all held at once."""
+    for start in range(0, len(ids), turn):
+        some = ids[start : start + turn]
+        found = blobs(root, some)
+        for wanted in some:
+            yield wanted, found.get(wanted)
 
 
 def tracked_paths(root: Path) -> set[str]:

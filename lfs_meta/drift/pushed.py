@@ -64,8 +64,8 @@ def _shard_ids(repo: Repo, ref: str) -> dict[str, str] | None:
 
 
 def _read(repo: Repo, ref: str, ids: Mapping[str, str]) -> dict[str, Entry]:
-    found = git.blobs(repo.root, list(ids.values()))
+    names = sorted(ids)
     index: dict[str, Entry] = {}
-    for name, blob in sorted(ids.items()):
-        index.update(storage.loads(found.get(blob, b""), f"{ref[:12]}:{name}"))
+    for name, (_, raw) in zip(names, git.blobs_in_turns(repo.root, [ids[n] for n in names]), strict=True):
+        index.update(storage.loads(raw or b"", f"{ref[:12]}:{name}"))
     return index

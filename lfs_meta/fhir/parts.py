@@ -365,11 +365,11 @@ class _Staged:
         return self.meta
 
     def read(self, numbers: list[int]) -> Iterator[tuple[int, dict[str, Entry]]]:
-        wanted = {self.shards[n]: n for n in numbers}
-        for blob, raw in git.blobs(self.root, list(wanted)).items():
-            number = wanted[blob]
-            name = f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
-            yield number, _entries(raw, number, self.fanout, name)
+        found = git.blobs_in_turns(self.root, [self.shards[n] for n in numbers])
+        for number, (_, raw) in zip(numbers, found, strict=True):
+            if raw is not None:
+                name = f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
+                yield number, _entries(raw, number, self.fanout, name)
 
 
 class _OnDisk:
