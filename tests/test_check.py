@@ -296,7 +296,10 @@ def test_request_bounds_for_2000_and_10000_unchanged_entries(
 
 
 def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_cost(
-    s3_repo: Path, ten_thousand: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    s3_repo: Path,
+    ten_thousand: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 200 keys a page: 50 directories of 200 are as cheap apart (50 listings) as together.
     monkeypatch.setattr(scan, "LIST_PAGE", 200)
