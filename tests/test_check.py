@@ -141,6 +141,22 @@ def test_update_accepts_drift_but_not_missing(
     assert (code, result["updated"], statuses(result)["b.vcf"]) == (1, [], "missing")
 
 
+def test_one_object_under_two_paths_is_found_and_updated_for_both(
+    repo: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put("twice/a.vcf", b"one")
+    store.put("twice/b.vcf", b"two")
+    assert main(["track-remote", store.url("twice/"), "--recursive"]) == 0
+    assert main(["track-remote", store.url("twice/a.vcf"), "--path", "copy/a.vcf"]) == 0
+    capsys.readouterr()
+    store.put("twice/a.vcf", b"three")
+    code, result = run(capsys, "check", "--update")
+    assert statuses(result) == {"a.vcf": "modified", "b.vcf": "unchanged", "copy/a.vcf": "modified"}
+    assert (code, result["updated"]) == (0, ["a.vcf", "copy/a.vcf"])
+    index = json.loads((repo / INDEX).read_text())
+    assert index["a.vcf"]["size"] == index["copy/a.vcf"]["size"] == 5
+
+
 @pytest.fixture
 def s3_repo(git_repo: Path, s3_emulator: emulators.S3Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
     use_env(monkeypatch, s3_emulator.env)
@@ -331,9 +347,19 @@ def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_
     code, result = held
     assert (code, result["requests"], result["summary"]["unchanged"]) == (1, {"s3": 51}, 9999)
     assert statuses(result)[drifted] == "modified"
+    passes.clear()
+    code, result = run(capsys, "check", "--update")
+    assert (code, result["updated"], len(passes)) == (0, [drifted], 6)  # no pass more to find what drifted
+    assert json.loads(shard.read_text())[drifted]["size"] == data[drifted]["size"] - 1
+    hold[0] = scan.HOLD
+    code, result = run(capsys, "check")
+    assert (code, result["summary"]["unchanged"]) == (0, 10000)
+    shard.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    capsys.readouterr()
     assert main(["reshard", "--fanout", "1"]) == 0
     capsys.readouterr()
     passes.clear()
+    hold[0] = 2500
     assert run(capsys, "check") == held
     assert passes == [2500]  # the one file is one part: held whole, read once
 

@@ -41,6 +41,18 @@ def test_update_keeps_the_users_fields() -> None:
     )
 
 
+def test_update_records_only_paths_that_still_name_the_object_checked() -> None:
+    fresh = {
+        "kept": Entry(remote_url=BASE.remote_url, size=9),
+        "untracked": Entry(remote_url=BASE.remote_url, size=9),
+        "moved": Entry(remote_url=BASE.remote_url, size=9),
+    }
+    moved = Entry(remote_url="s3://bkt/elsewhere.vcf", size=5)
+    index = {"kept": BASE, "moved": moved, "other": BASE}
+    assert scan.accept(fresh)(index) == ["kept"]
+    assert index == {"kept": fresh["kept"], "moved": moved, "other": BASE}
+
+
 def test_changed_paths_are_additions_and_edits() -> None:
     before = {"a": BASE, "b": BASE, "gone": BASE}
     after = {"a": BASE, "b": Entry(remote_url=BASE.remote_url, size=1), "new": BASE}
@@ -59,8 +71,8 @@ def test_plan_lists_each_bucket_once_from_its_deepest_shared_directory() -> None
     }
     groups, singles = scan.plan(entries)
     assert groups == [
-        scan.Group("https://acct.blob.core.windows.net/c/d%20e/", {"4.vcf": "q", "5.vcf": "r"}),
-        scan.Group("s3://bkt/run/", {"a/1.vcf": "x/1", "b/2.vcf": "x/2"}),
+        scan.Group("https://acct.blob.core.windows.net/c/d%20e/", {"4.vcf": ["q"], "5.vcf": ["r"]}),
+        scan.Group("s3://bkt/run/", {"a/1.vcf": ["x/1"], "b/2.vcf": ["x/2"]}),
     ]
     assert singles == ["w", "y", "z"]
 
@@ -79,7 +91,7 @@ def test_plan_lists_top_directories_apart_when_that_costs_no_more_pages() -> Non
         ("s3://bkt/run/a/", 1000),
         ("s3://bkt/run/b/", 1000),
     ]
-    assert groups[1].members["deep/0099.vcf"] == "bkt/run/b/deep/0099.vcf"
+    assert groups[1].members["deep/0099.vcf"] == ["bkt/run/b/deep/0099.vcf"]
     assert singles == []
 
 

@@ -13,6 +13,7 @@ from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
 from lfs_meta.index import selection
+from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
 
@@ -33,8 +34,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         parts = repo.index.parts  # a shard at a time: a large index is never held whole
     options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     remotes = providers.Providers(options)
-    findings = scan.check_parts(remotes, parts, args.jobs)
-    updated = _update(repo, remotes, findings, parts) if args.update else []
+    checked = scan.check_parts(remotes, parts, args.jobs)
+    findings = checked.findings
+    updated = _update(repo, remotes, checked.drifted) if args.update else []
     _report(findings, remotes.request_counts(), args.json, args.stats, updated)
     code = compare.exit_code(findings, args.allow_unreachable, updated)
     if args.pre_push and code:
@@ -42,15 +44,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     return code
 
 
-def _update(
-    repo: Repo, remotes: providers.Providers, findings: Sequence[Finding], parts: scan.Parts
-) -> list[str]:
-    drifted = {finding.path for finding in findings if finding.status in scan.REFRESHED}
-    recorded = {path: entry for part in parts() for path, entry in part.items() if path in drifted}
-    fresh = scan.refresh(remotes, recorded, findings)
-    if fresh:
-        repo.index.update(scan.accept(fresh))
-    return sorted(fresh)
+def _update(repo: Repo, remotes: providers.Providers, drifted: Mapping[str, Entry]) -> list[str]:
+    fresh = scan.refresh(remotes, drifted)
+    return repo.index.update(scan.accept(fresh)) if fresh else []
 
 
 def _report(

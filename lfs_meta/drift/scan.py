@@ -11,7 +11,7 @@ import io
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -37,7 +37,7 @@ class Group:
     """Entries of one bucket, listed from the deepest directory that holds them all."""
 
     prefix_url: str
-    members: dict[str, str]  # object name below prefix_url -> index path
+    members: dict[str, list[str]]  # object name below prefix_url -> the index paths recording it
 
 
 def plan(
@@ -46,14 +46,14 @@ def plan(
     """(groups to LIST, paths to HEAD one by one), by `route` (default: the entries' own)."""
     if route is None:
         route = routes(count_directories(entries.values(), {}))
-    by_prefix: dict[str, dict[str, str]] = defaultdict(dict)
+    by_prefix: dict[str, dict[str, list[str]]] = defaultdict(dict)
     singles = []
     for path, entry in entries.items():
         prefix = route.get(directory_of(entry.remote_url))
         if prefix is None:
             singles.append(path)
         else:
-            by_prefix[prefix][unquote(entry.remote_url[len(prefix) :])] = path
+            by_prefix[prefix].setdefault(unquote(entry.remote_url[len(prefix) :]), []).append(path)
     groups = [Group(prefix, members) for prefix, members in sorted(by_prefix.items())]
     return groups, sorted(singles)
 
@@ -177,8 +177,7 @@ class Checker:
         try:
             for relative, current in provider.list(group.prefix_url):
                 listed += 1
-                if relative in remaining:
-                    path = remaining.pop(relative)
+                for path in remaining.pop(relative, ()):
                     findings.append(self._compare(provider, path, current))
                     self.progress.advance()
                 if not remaining or relative >= last:
@@ -186,12 +185,12 @@ class Checker:
                 found = len(group.members) - len(remaining)
                 if math.ceil(listed / LIST_PAGE) > found:
                     # The listing has cost more requests than the entries it found: sparse, HEAD the rest.
-                    return findings, sorted(remaining.values())
+                    return findings, sorted(_paths(remaining))
         except NotFound as exc:
-            return findings + self._all(remaining.values(), compare.MISSING, str(exc)), []
+            return findings + self._all(_paths(remaining), compare.MISSING, str(exc)), []
         except RemoteError as exc:
-            return findings + self._all(remaining.values(), compare.UNREACHABLE, str(exc)), []
-        missing = self._all(remaining.values(), compare.MISSING, "no such object")
+            return findings + self._all(_paths(remaining), compare.UNREACHABLE, str(exc)), []
+        missing = self._all(_paths(remaining), compare.MISSING, "no such object")
         return findings + [self._pinned_when_missing(provider, finding) for finding in missing], []
 
     def head(self, path: str) -> Finding:
@@ -234,6 +233,10 @@ class Checker:
         return findings
 
 
+def _paths(members: Mapping[str, list[str]]) -> list[str]:
+    return [path for paths in members.values() for path in paths]
+
+
 def _pinned_exists(provider: Provider, recorded: Entry) -> bool:
     try:
         provider.stat(recorded.remote_url, version_id=recorded.version_id)
@@ -245,7 +248,7 @@ def _pinned_exists(provider: Provider, recorded: Entry) -> bool:
 
 
 def check(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> list[Finding]:
-    return check_parts(providers, held(entries), jobs)
+    return check_parts(providers, held(entries), jobs).findings
 
 
 def held(entries: Mapping[str, Entry]) -> Parts:
@@ -253,40 +256,58 @@ def held(entries: Mapping[str, Entry]) -> Parts:
     return lambda: [entries]
 
 
-def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD) -> list[Finding]:
+@dataclass(frozen=True)
+class Checked:
+    findings: list[Finding]  # one per entry, by path
+    drifted: dict[str, Entry]  # the recorded entries whose findings --update records anew
+
+
+def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD) -> Checked:
     """Every entry's finding, holding at most about `hold` entries at a time (a listing that finds
     more, or a part that holds more, is held whole): a first pass over `parts` counts the
     directories the listings are planned from, keeping the entries only while they fit; past that,
     each batch of listings reads `parts` again for its own entries. Requests are the same either way."""
     directories: Directories = {}
-    held: dict[str, Entry] | None = {}
+    kept: dict[str, Entry] | None = {}
     total = 0
     for number, part in enumerate(parts()):
         count_directories(part.values(), directories)
         total += len(part)
-        if held is not None:
-            held.update(part)
-            if len(held) > hold and number > 0:  # one part alone is read whole on every pass anyway
-                held = None
+        if kept is not None:
+            kept.update(part)
+            if len(kept) > hold and number > 0:  # one part alone is read whole on every pass anyway
+                kept = None
     route = routes(directories)
+    if kept is not None:
+        batched: Iterable[Mapping[str, Entry]] = [kept]
+    else:
+        batched = _batched(parts, route, directories, total, hold)
     findings: list[Finding] = []
+    drifted: dict[str, Entry] = {}
     with Progress("checking", total=total) as progress:
-        if held is not None:
-            return Checker(providers, held, jobs, progress).run(route)
-        sizes: Counter[str | None] = Counter()
-        for counts in directories.values():
-            for directory, count in counts.items():
-                sizes[route.get(directory)] += count
-        sizes[None] += total - sum(sizes.values())
-        for wanted in batches(sizes, hold):
-            batch = {
-                path: entry
-                for part in parts()
-                for path, entry in part.items()
-                if route.get(directory_of(entry.remote_url)) in wanted
-            }
-            findings.extend(Checker(providers, batch, jobs, progress).run(route))
-    return sorted(findings, key=lambda finding: finding.path)
+        for batch in batched:
+            found = Checker(providers, batch, jobs, progress).run(route)
+            drifted.update((f.path, batch[f.path]) for f in found if f.status in REFRESHED)
+            findings.extend(found)
+    return Checked(sorted(findings, key=lambda finding: finding.path), drifted)
+
+
+def _batched(
+    parts: Parts, route: Mapping[str, str], directories: Directories, total: int, hold: int
+) -> Iterator[dict[str, Entry]]:
+    """The entries of each batch of listings, read from `parts` again for each."""
+    sizes: Counter[str | None] = Counter()
+    for counts in directories.values():
+        for directory, count in counts.items():
+            sizes[route.get(directory)] += count
+    sizes[None] += total - sum(sizes.values())
+    for wanted in batches(sizes, hold):
+        yield {
+            path: entry
+            for part in parts()
+            for path, entry in part.items()
+            if route.get(directory_of(entry.remote_url)) in wanted
+        }
 
 
 def one(providers: Providers, path: str, entry: Entry) -> Finding:
@@ -294,24 +315,29 @@ def one(providers: Providers, path: str, entry: Entry) -> Finding:
     return Checker(providers, {path: entry}, 1, Progress("checking", 1, stream=io.StringIO())).head(path)
 
 
-def refresh(
-    providers: Providers, entries: Mapping[str, Entry], findings: Sequence[Finding]
-) -> dict[str, Entry]:
+def refresh(providers: Providers, drifted: Mapping[str, Entry]) -> dict[str, Entry]:
     """Full metadata (one HEAD each) for the drifted entries that --update will accept.
 
     A LIST page lacks version ids and checksums on some stores, so it is not what gets recorded.
     """
     fresh = {}
-    for finding in findings:
-        if finding.status in REFRESHED:
-            recorded = entries[finding.path]
-            current = providers.for_url(recorded.remote_url).stat(recorded.remote_url)
-            fresh[finding.path] = compare.accepted(recorded, current)
+    for path, recorded in sorted(drifted.items()):
+        current = providers.for_url(recorded.remote_url).stat(recorded.remote_url)
+        fresh[path] = compare.accepted(recorded, current)
     return fresh
 
 
-def accept(fresh: Mapping[str, Entry]) -> Callable[[dict[str, Entry]], None]:
-    def change(entries: dict[str, Entry]) -> None:
-        entries.update(fresh)
+def accept(fresh: Mapping[str, Entry]) -> Callable[[dict[str, Entry]], list[str]]:
+    """The change recording `fresh`, for the paths that still name the same object when it runs
+    (another command may have untracked or moved one meanwhile); it returns those paths."""
+
+    def change(entries: dict[str, Entry]) -> list[str]:
+        kept = [
+            path
+            for path, entry in fresh.items()
+            if path in entries and entries[path].remote_url == entry.remote_url
+        ]
+        entries.update((path, fresh[path]) for path in kept)
+        return sorted(kept)
 
     return change
