@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,7 +123,7 @@ def write_aside(
     """A new hidden file beside `path` holding `data`, with the mode `path` has (or `mode`), for
     `replace` to rename over it once every file of a change is written."""
     name = path.name
-    tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # the form _ASIDE matches
     try:
         with directory(path.parent, within, create=True) as parent:
             kept = _mode_of(parent, name, path)  # also refuses a link at `path`
@@ -143,6 +144,34 @@ def write_aside(
     except OSError as exc:
         raise UserError(f"{path}: cannot write: {exc.strerror}; it was not changed") from None
     return path.parent / tmp
+
+
+_ASIDE = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
+
+
+def remove_stale_aside(path: Path, within: Path) -> None:
+    """Remove what `write_aside` left in the directory `path` when its process was killed before
+    renaming (a running process's files are left alone): they would show as untracked files."""
+    try:
+        with directory(path, within) as parent:
+            for name in os.listdir(parent):
+                made_by = _ASIDE.fullmatch(name)
+                if made_by and not _running(int(made_by[1])):
+                    with contextlib.suppress(OSError):
+                        if stat.S_ISREG(os.lstat(name, dir_fd=parent).st_mode):
+                            os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's, or no process id at all: left alone
+        pass
+    return True
 
 
 def _mode_of(parent: int, name: str, path: Path) -> int | None:

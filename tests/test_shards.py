@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -519,3 +520,20 @@ def test_a_commit_staging_both_layouts_is_refused_by_the_hook(
     capsys.readouterr()
     assert main(["validate", "--staged"]) == 1
     assert "a commit must hold the index in one layout" in capsys.readouterr().out
+
+
+def test_part_files_left_aside_by_a_killed_init_meta_are_removed_by_the_next(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init-meta"]) == 0
+    meta = meta_files(sharded)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    left = sharded / "META" / f".DocumentReference-0003.ndjson.{ended.pid}.0badcafe.tmp"
+    running = sharded / "META" / f".DocumentReference-0003.ndjson.{os.getpid()}.0badcafe.tmp"
+    other = sharded / "META" / f".notes.{ended.pid}.tmp"  # not of the form init-meta writes
+    for path in (left, running, other):
+        path.write_bytes(b"{}\n")
+    assert main(["init-meta"]) == 0
+    assert (left.exists(), running.exists(), other.exists()) == (False, True, True)
+    assert meta_files(sharded) == meta

@@ -264,6 +264,8 @@ def _refresh(
         return None  # no index in this commit: nothing to compare, as with the one file
     present = source.meta_ids()
     writes = _Writes(within, request.check_only)
+    if not request.check_only:
+        fs.remove_stale_aside(output.parent, within)
     try:
         expected = plan(
             layout.fanout,
@@ -293,8 +295,9 @@ def _refresh(
 
 
 class _Writes:
-    """META/ files written aside as they are made, and renamed into place only once all are: a
-    failure midway leaves META/ as it was, and only one file's bytes are held at a time."""
+    """META/ files written aside as they are made, and renamed into place only once all are made:
+    a failure while making them leaves META/ as it was, and only one file's bytes are held at a
+    time. (A rename failing at the end leaves some parts new; running again completes them.)"""
 
     def __init__(self, within: Path, check_only: bool) -> None:
         self.within, self.check_only = within, check_only
