@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import cast
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lfs_meta.drift import compare, scan
+from lfs_meta.errors import NotFound
 from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, Provider, Providers, RequestCounter
 
 BASE = Entry(
     remote_url="s3://bkt/d/a.vcf", size=5, etag="e1", version_id="v1", checksums={"crc32": "0000000a"}
@@ -122,3 +130,74 @@ def test_listings_are_batched_by_what_they_find_with_heads_first() -> None:
     sizes: dict[str | None, int] = {None: 3, "s3://b/a/": 5, "s3://b/b/": 5, "s3://b/c/": 20}
     assert scan.batches(sizes, 10) == [{None, "s3://b/a/"}, {"s3://b/b/"}, {"s3://b/c/"}]
     assert scan.batches({"s3://b/a/": 5}, 10) == [{None, "s3://b/a/"}]
+
+
+class Store:
+    """Our Provider interface over objects in memory, for the planning alone: LIST pages of 2 keys."""
+
+    name = "memory"
+
+    def __init__(self, objects: dict[str, Entry]) -> None:
+        self.objects = objects
+        self.requests = RequestCounter()
+
+    def stat(self, url: str, version_id: str | None = None) -> Entry:
+        self.requests.record("head")
+        if url not in self.objects:
+            raise NotFound(f"{url}: no such object")
+        return self.objects[url]
+
+    def list(self, url: str) -> Iterator[tuple[str, Entry]]:
+        keys = sorted(key for key in self.objects if key.startswith(url))
+        for start in range(0, max(len(keys), 1), 2):
+            self.requests.record("list")
+            for key in keys[start : start + 2]:
+                yield key[len(url) :], self.objects[key]
+
+
+class InMemory(Providers):
+    def __init__(self, store: Store) -> None:
+        super().__init__(Options())
+        self.store = store
+
+    def for_url(self, url: str) -> Provider:
+        return cast(Provider, self.store)  # check never downloads nor names credentials
+
+
+URLS = st.builds(
+    "{}{}{}.vcf".format,
+    st.sampled_from(["s3://a/", "s3://b/", "gs://c/", "https://host/"]),
+    st.sampled_from(["", "x/", "x/y/", "z/"]),
+    st.integers(0, 5),
+)
+
+
+@given(
+    st.dictionaries(
+        st.text("pq", min_size=1, max_size=6), st.tuples(URLS, st.sampled_from("=+-")), max_size=25
+    ),
+    st.integers(1, 6),
+    st.integers(1, 4),
+)
+def test_a_check_in_batches_finds_and_costs_what_one_pass_does(
+    recorded: dict[str, tuple[str, str]], hold: int, part_count: int
+) -> None:
+    """`=` the object as recorded, `+` grown, `-` deleted; the index in `part_count` parts."""
+    entries = {path: Entry(remote_url=url, size=1) for path, (url, _) in recorded.items()}
+    objects = {url: Entry(remote_url=url, size=1 + (change == "+")) for url, change in recorded.values()}
+    for url, change in recorded.values():
+        if change == "-":
+            objects.pop(url, None)
+    paths = sorted(entries)
+    parts = [{path: entries[path] for path in paths[number::part_count]} for number in range(part_count)]
+
+    def checked(hold: int) -> tuple[list[compare.Finding], dict[str, Entry], dict[str, int]]:
+        store = Store(objects)
+        result = scan.check_parts(InMemory(store), lambda: parts, jobs=2, hold=hold)
+        return result.findings, result.drifted, dict(store.requests.operations)
+
+    whole = checked(len(entries) + 1)
+    assert checked(hold) == whole
+    findings, drifted, _ = whole
+    assert [finding.path for finding in findings] == paths
+    assert sorted(drifted) == [f.path for f in findings if f.status == compare.MODIFIED]
