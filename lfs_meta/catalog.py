@@ -24,8 +24,8 @@ from typing import Any
 from lfs_meta import git, gitnames
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import stamp
+from lfs_meta.index import attributes, paths, rules, schema, shards, storage, strictjson, urls
 from lfs_meta.index import layout as layouts
-from lfs_meta.index import paths, rules, schema, shards, storage, strictjson, urls
 from lfs_meta.index import problem as problems
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
@@ -118,7 +118,19 @@ def _validate_staged(repo: Repo) -> Results:
 def _code_key() -> str | None:
     """What the rows and the checks mean: the source of the modules that decide them (a rule a new
     version adds must see every row again, not only the changed ones)."""
-    deciding = [rules, paths, urls, strictjson, schema, problems, gitnames, layouts, shards, storage]
+    deciding = [
+        rules,
+        paths,
+        urls,
+        strictjson,
+        schema,
+        problems,
+        attributes,
+        gitnames,
+        layouts,
+        shards,
+        storage,
+    ]
     return stamp.fingerprint([sys.modules[__name__], *deciding])
 
 

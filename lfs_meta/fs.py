@@ -152,16 +152,13 @@ _ASIDE = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
 def remove_stale_aside(path: Path, within: Path) -> None:
     """Remove what `write_aside` left in the directory `path` when its process was killed before
     renaming (a running process's files are left alone): they would show as untracked files."""
-    try:
-        with directory(path, within) as parent:
-            for name in os.listdir(parent):
-                made_by = _ASIDE.fullmatch(name)
-                if made_by and not _running(int(made_by[1])):
-                    with contextlib.suppress(OSError):
-                        if stat.S_ISREG(os.lstat(name, dir_fd=parent).st_mode):
-                            os.unlink(name, dir_fd=parent)
-    except FileNotFoundError:
-        return
+    with contextlib.suppress(FileNotFoundError), directory(path, within) as parent:
+        for name in os.listdir(parent):
+            made_by = _ASIDE.fullmatch(name)
+            if made_by and not _running(int(made_by[1])):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(os.lstat(name, dir_fd=parent).st_mode):
+                        os.unlink(name, dir_fd=parent)
 
 
 def _running(pid: int) -> bool:

@@ -537,18 +537,25 @@ def test_a_commit_staging_both_layouts_is_refused_by_the_hook(
     assert "a commit must hold the index in one layout" in capsys.readouterr().out
 
 
-def test_part_files_left_aside_by_a_killed_init_meta_are_removed_by_the_next(
-    sharded: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("fanout", [1, 8])
+def test_files_left_aside_in_meta_by_a_killed_init_meta_are_removed_by_the_next(
+    fanout: int, git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.chdir(git_repo)
+    write_single(git_repo, entries(30))
+    assert main(["reshard", "--fanout", str(fanout)]) == 0
     assert main(["init-meta"]) == 0
-    meta = meta_files(sharded)
+    meta = meta_files(git_repo)
     ended = subprocess.Popen(["true"])
     ended.wait()
-    left = sharded / "META" / f".DocumentReference-0003.ndjson.{ended.pid}.0badcafe.tmp"
-    running = sharded / "META" / f".DocumentReference-0003.ndjson.{os.getpid()}.0badcafe.tmp"
-    other = sharded / "META" / f".notes.{ended.pid}.tmp"  # not of the form init-meta writes
+    left = git_repo / "META" / f".DocumentReference.ndjson.{ended.pid}.0badcafe.tmp"
+    running = git_repo / "META" / f".DocumentReference.ndjson.{os.getpid()}.0badcafe.tmp"
+    other = git_repo / "META" / f".notes.{ended.pid}.tmp"  # not of the form init-meta writes
     for path in (left, running, other):
         path.write_bytes(b"{}\n")
+    capsys.readouterr()
+    assert main(["init-meta", "--check"]) == 0
+    assert left.exists()  # a check writes nothing, removes nothing
     assert main(["init-meta"]) == 0
     assert (left.exists(), running.exists(), other.exists()) == (False, True, True)
-    assert meta_files(sharded) == meta
+    assert meta_files(git_repo) == meta

@@ -46,7 +46,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 def _update(repo: Repo, remotes: providers.Providers, drifted: Mapping[str, Entry]) -> list[str]:
     fresh = scan.refresh(remotes, drifted)
-    return repo.index.update(scan.accept(fresh)) if fresh else []
+    return repo.index.update_entries(fresh.keys(), scan.accept(drifted, fresh)) if fresh else []
 
 
 def _report(
@@ -70,8 +70,9 @@ def _report(
             )
         )
         return
+    accepted = set(updated)
     for finding in findings:
-        if finding.status != compare.UNCHANGED and finding.path not in updated:
+        if finding.status != compare.UNCHANGED and finding.path not in accepted:
             print(compare.describe(finding, update_hint=not updated))
     for path in updated:
         print(f"{path}: updated to the remote's current metadata")

@@ -95,9 +95,10 @@ def describe(finding: Finding, update_hint: bool) -> str:
 
 def exit_code(findings: Sequence[Finding], allow_unreachable: bool, updated: Sequence[str]) -> int:
     """1 when any entry drifted (and was not updated) or, unless allowed, could not be reached."""
+    accepted = set(updated)
     for finding in findings:
         if finding.status == UNREACHABLE and not allow_unreachable:
             return 1
-        if finding.status in DRIFT and finding.path not in updated:
+        if finding.status in DRIFT and finding.path not in accepted:
             return 1
     return 0

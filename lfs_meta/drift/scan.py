@@ -327,17 +327,15 @@ def refresh(providers: Providers, drifted: Mapping[str, Entry]) -> dict[str, Ent
     return fresh
 
 
-def accept(fresh: Mapping[str, Entry]) -> Callable[[dict[str, Entry]], list[str]]:
-    """The change recording `fresh`, for the paths that still name the same object when it runs
-    (another command may have untracked or moved one meanwhile); it returns those paths."""
+def accept(
+    drifted: Mapping[str, Entry], fresh: Mapping[str, Entry]
+) -> Callable[[dict[str, Entry]], list[str]]:
+    """The change recording `fresh`, for the paths still recorded as they were when checked
+    (another command may have untracked or edited one meanwhile); it returns those paths."""
 
     def change(entries: dict[str, Entry]) -> list[str]:
-        kept = [
-            path
-            for path, entry in fresh.items()
-            if path in entries and entries[path].remote_url == entry.remote_url
-        ]
+        kept = sorted(path for path in fresh if entries.get(path) == drifted[path])
         entries.update((path, fresh[path]) for path in kept)
-        return sorted(kept)
+        return kept
 
     return change

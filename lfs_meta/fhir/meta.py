@@ -83,6 +83,8 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     output = request.output or repo.root / DEFAULT_OUTPUT
     within = trusted_directory(output, repo.root)
     _check_output_directory(output, within)
+    if not request.check_only:
+        fs.remove_stale_aside(output.parent, within)
     settings = settings_of(repo, request)
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")

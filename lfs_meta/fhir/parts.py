@@ -264,8 +264,6 @@ def _refresh(
         return None  # no index in this commit: nothing to compare, as with the one file
     present = source.meta_ids()
     writes = _Writes(within, request.check_only)
-    if not request.check_only:
-        fs.remove_stale_aside(output.parent, within)
     try:
         expected = plan(
             layout.fanout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -169,13 +169,16 @@ class Layout:
 
     def _parts(self, misfiled: bool) -> Iterator[tuple[Path, dict[str, Entry]]]:
         for number, path, raw in self.raw_shards():
-            if isinstance(raw, Problem):
-                data, problems = None, [raw]
-            elif misfiled:
-                data, problems = storage.parse_checked(raw)
-            else:
-                data, problems = parse_shard(raw, number, self.fanout)
-            yield path, storage.entries(data, problems, str(path))
+            yield path, self._entries(number, path, raw, misfiled)
+
+    def _entries(self, number: int, path: Path, raw: bytes | Problem, misfiled: bool) -> dict[str, Entry]:
+        if isinstance(raw, Problem):
+            data, problems = None, [raw]
+        elif misfiled:
+            data, problems = storage.parse_checked(raw)
+        else:
+            data, problems = parse_shard(raw, number, self.fanout)
+        return storage.entries(data, problems, str(path))
 
     def check(self) -> FileProblems:
         """Every problem, file by file; a FileNotFoundError when there is no index."""
@@ -210,33 +213,58 @@ class Layout:
             self.write(index)
             return result
 
+    def update_entries(self, paths: Collection[str], change: Callable[[dict[str, Entry]], T]) -> T:
+        """`update` for a change to some of the entries at `paths` that keeps every path, patient and
+        specimen (what the rules across shards read): only the shards holding `paths` are read,
+        given to `change` and rewritten, so memory follows the change, not the index."""
+        if self.single is not None:
+            return storage.update(self.single, change)
+        with storage.locked(self.directory / storage.INDEX_PATH.name):
+            numbered, _ = self.files()
+            wanted = {shards.number_of(path, self.fanout) for path in paths} & numbered.keys()
+            index: dict[str, Entry] = {}
+            for number in sorted(wanted):
+                index.update(self._entries(number, numbered[number], self.read(numbered[number]), False))
+            before = _subjects(index)
+            result = change(index)
+            if _subjects(index) != before:
+                raise ValueError("update_entries: the change moved a path, a patient or a specimen")
+            texts = _texts(index, self.fanout)
+            changed = {n: text for n, text in texts.items() if _differs(numbered[n], text, self)}
+            self._check(changed)
+            self._write(changed)
+            return result
+
     def write(self, index: Mapping[str, Entry]) -> None:
         """Make the layout's files hold exactly `index`, each replaced atomically, all checked before
         the first is written (the caller holds the lock)."""
         numbered, _ = self.files()
-        texts = {
-            number: storage.dumps({path: index[path] for path in sorted(paths)}).encode("utf-8")
-            for number, paths in shards.spread(index, self.fanout).items()
-        }
+        texts = _texts(index, self.fanout)
         if self.single is not None and not texts:
             texts[0] = storage.dumps({}).encode()
         changed = {
             number: text for number, text in texts.items() if _differs(numbered.get(number), text, self)
         }
-        for number, text in changed.items():
+        self._check(changed)
+        if self.single is None:
+            _refuse_cross_file_problems(index, self)
+            attributes.ensure(self.shard_directory, self.within, attributes.SHARD_RULES, create_parents=True)
+            storage.ensure_gitignore(self.shard_directory, self.within)
+        self._write(changed)
+        for number in sorted(numbered.keys() - texts.keys()):
+            fs.unlink(numbered[number], self.within)
+
+    def _check(self, texts: Mapping[int, bytes]) -> None:
+        for number, text in texts.items():
             problems = storage.problems_in(text)
             if problems:
                 raise CheckFailed(
                     f"{problems[0].format(str(self.path_of(number)))}; the index was not changed"
                 )
-        if self.single is None:
-            _refuse_cross_file_problems(index, self)
-            attributes.ensure(self.shard_directory, self.within, attributes.SHARD_RULES, create_parents=True)
-            storage.ensure_gitignore(self.shard_directory, self.within)
-        for number, text in sorted(changed.items()):
+
+    def _write(self, texts: Mapping[int, bytes]) -> None:
+        for number, text in sorted(texts.items()):
             fs.write_atomic(self.path_of(number), text, self.within)
-        for number in sorted(numbered.keys() - texts.keys()):
-            fs.unlink(numbered[number], self.within)
 
     def remove(self) -> None:
         """Delete the layout's files (another layout now holds the entries)."""
@@ -251,6 +279,17 @@ class Layout:
 
 
 _COMPANIONS = (attributes.FILE_NAME, ".gitignore")
+
+
+def _subjects(index: Mapping[str, Entry]) -> dict[str, tuple[str | None, str | None]]:
+    return {path: (entry.patient, entry.specimen) for path, entry in index.items()}
+
+
+def _texts(index: Mapping[str, Entry], fanout: int) -> dict[int, bytes]:
+    return {
+        number: storage.dumps({path: index[path] for path in sorted(paths)}).encode("utf-8")
+        for number, paths in shards.spread(index, fanout).items()
+    }
 
 
 def parse_shard(raw: bytes, number: int, fanout: int) -> tuple[Any, list[Problem]]:
