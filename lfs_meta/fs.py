@@ -146,16 +146,17 @@ def write_aside(
     return path.parent / tmp
 
 
-_ASIDE = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
+_ASIDE = re.compile(r"\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp")  # the file name, the process id
 
 
-def remove_stale_aside(path: Path, within: Path) -> None:
-    """Remove what `write_aside` left in the directory `path` when its process was killed before
-    renaming (a running process's files are left alone): they would show as untracked files."""
+def remove_stale_aside(path: Path, within: Path, suffix: str) -> None:
+    """Remove what `write_aside` left in the directory `path` for files named with `suffix` when
+    its process was killed before renaming (a running process's files are left alone): they
+    would show as untracked files."""
     with contextlib.suppress(FileNotFoundError), directory(path, within) as parent:
         for name in os.listdir(parent):
             made_by = _ASIDE.fullmatch(name)
-            if made_by and not _running(int(made_by[1])):
+            if made_by and made_by[1].endswith(suffix) and not _running(int(made_by[2])):
                 with contextlib.suppress(OSError):
                     if stat.S_ISREG(os.lstat(name, dir_fd=parent).st_mode):
                         os.unlink(name, dir_fd=parent)

@@ -550,7 +550,7 @@ def test_files_left_aside_in_meta_by_a_killed_init_meta_are_removed_by_the_next(
     ended.wait()
     left = git_repo / "META" / f".DocumentReference.ndjson.{ended.pid}.0badcafe.tmp"
     running = git_repo / "META" / f".DocumentReference.ndjson.{os.getpid()}.0badcafe.tmp"
-    other = git_repo / "META" / f".notes.{ended.pid}.tmp"  # not of the form init-meta writes
+    other = git_repo / "META" / f".notes.txt.{ended.pid}.0badcafe.tmp"  # not a file init-meta writes
     for path in (left, running, other):
         path.write_bytes(b"{}\n")
     capsys.readouterr()

@@ -84,7 +84,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
     within = trusted_directory(output, repo.root)
     _check_output_directory(output, within)
     if not request.check_only:
-        fs.remove_stale_aside(output.parent, within)
+        fs.remove_stale_aside(output.parent, within, ".ndjson")
     settings = settings_of(repo, request)
     if output.name in STUB_FILES:
         raise UserError(f"--output {output}: that name is kept for the {output.stem} stubs; use another")
