@@ -151,9 +151,11 @@ def test_one_object_under_two_paths_is_found_and_updated_for_both(
     assert main(["track-remote", store.url("twice/a.vcf"), "--path", "copy/a.vcf"]) == 0
     capsys.readouterr()
     store.put("twice/a.vcf", b"three")
+    checked = sum(run(capsys, "check")[1]["requests"].values())
     code, result = run(capsys, "check", "--update")
     assert statuses(result) == {"a.vcf": "modified", "b.vcf": "unchanged", "copy/a.vcf": "modified"}
     assert (code, result["updated"]) == (0, ["a.vcf", "copy/a.vcf"])
+    assert sum(result["requests"].values()) == checked + 1  # one HEAD for the object both paths record
     index = json.loads((repo / INDEX).read_text())
     assert index["a.vcf"]["size"] == index["copy/a.vcf"]["size"] == 5
 

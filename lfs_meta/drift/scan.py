@@ -320,10 +320,13 @@ def refresh(providers: Providers, drifted: Mapping[str, Entry]) -> dict[str, Ent
 
     A LIST page lacks version ids and checksums on some stores, so it is not what gets recorded.
     """
+    current: dict[str, Entry] = {}  # one HEAD per object, however many paths record it
     fresh = {}
     for path, recorded in sorted(drifted.items()):
-        current = providers.for_url(recorded.remote_url).stat(recorded.remote_url)
-        fresh[path] = compare.accepted(recorded, current)
+        url = recorded.remote_url
+        if url not in current:
+            current[url] = providers.for_url(url).stat(url)
+        fresh[path] = compare.accepted(recorded, current[url])
     return fresh
 
 
