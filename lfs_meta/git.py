@@ -186,16 +186,22 @@ def committed_tree(root: Path, ref: str, directory: str) -> dict[str, tuple[str,
 
 def filters(root: Path, paths: Sequence[str]) -> dict[str, str]:
     """The filter driver git would run on each of `paths` (relative to `root`), for those that have one."""
+    return {
+        path: value
+        for path, value in attribute(root, "filter", paths).items()
+        if value not in ("unspecified", "unset", "set")
+    }
+
+
+def attribute(root: Path, name: str, paths: Sequence[str]) -> dict[str, str]:
+    """git's value of attribute `name` for each of `paths` (relative to `root`): a driver's name, or
+    'set', 'unset', 'unspecified'; nothing when git cannot say (no git, no such directory)."""
     try:
-        done = _run(["check-attr", "-z", "filter", "--", *paths], root)
-    except GitError:  # no git, or no such directory: nothing to say
+        done = _run(["check-attr", "-z", name, "--", *paths], root)
+    except GitError:
         return {}
     fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    found = {}
-    for path, _, value in zip(fields[0::3], fields[1::3], fields[2::3], strict=False):
-        if value not in ("unspecified", "unset", "set"):
-            found[path] = value
-    return found
+    return dict(zip(fields[0::3], fields[2::3], strict=False))
 
 
 def merge_file(ours: Path, base: Path, theirs: Path) -> bool:
@@ -215,7 +221,17 @@ def merge_base(root: Path) -> str | None:
     return done.stdout.decode().strip() if done.returncode == 0 else None
 
 
+def config_value(root: Path, key: str) -> str | None:
+    """`key` as git reads it for this clone (its own config, the user's, the system's); None when unset."""
+    done = _run(["config", "--get", key], root)
+    return done.stdout.decode("utf-8", "surrogateescape").rstrip("\n") if done.returncode == 0 else None
+
+
 def set_config(root: Path, key: str, value: str) -> None:
     """Set `key` in this clone's git config."""
-    if _run(["config", key, value], root).returncode != 0:
-        raise _not_a_repository(root)
+    done = _run(["config", key, value], root)
+    if done.returncode != 0:
+        if locate(root) is None:
+            raise _not_a_repository(root)
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["git config failed"]
+        raise GitError(f"{root.resolve()}: cannot set {key}: {reason[-1]}")

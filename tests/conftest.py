@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lfs_meta import mergeconfig
 from lfs_meta.cli import main
 
 pytest_plugins = ["emulators"]
@@ -48,7 +49,8 @@ def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
 
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
-    """A throwaway git repository with an identity, so commits work anywhere."""
+    """A throwaway git repository with an identity, so commits work anywhere, and lfs-meta's merge
+    driver set up as the hooks set it (tests/test_team.py starts from clones without it)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for args in (
@@ -56,6 +58,7 @@ def git_repo(tmp_path: Path) -> Path:
         ("config", "user.name", "Test"),
         ("config", "user.email", "test@example.invalid"),
         ("config", "commit.gpgsign", "false"),
+        ("config", mergeconfig.KEY, mergeconfig.command()),
     ):
         assert git(repo, *args).returncode == 0
     return repo

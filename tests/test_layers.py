@@ -28,6 +28,7 @@ LAYERS = (
             "lfs_meta.fhir",
             "lfs_meta.tracking",
             "lfs_meta.githooks",
+            "lfs_meta.mergeconfig",
             "lfs_meta.catalog",
         ),
     ),

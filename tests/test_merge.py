@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfs_meta.cli import main
-from lfs_meta.index import merge
+from lfs_meta.index import attributes, merge
 from lfs_meta.index.entry import Entry
 
 from conftest import git, lfs_meta
@@ -40,9 +41,11 @@ def commit_index(
 def repo(git_repo: Path, cli_env: dict[str, str]) -> Path:
     code, output = run(git_repo, cli_env, "install-merge-driver")
     assert code == 0, output
-    assert "/.lfs-meta/metadata.json merge=lfs-meta" in (git_repo / ".gitattributes").read_text()
-    assert run(git_repo, cli_env, "install-merge-driver")[0] == 0
-    assert (git_repo / ".gitattributes").read_text().count("merge=lfs-meta") == 2  # idempotent: index, META/
+    configured = git(git_repo, "config", "--get", "merge.lfs-meta.driver").stdout
+    assert configured == f"{sys.executable} -m lfs_meta merge-driver %O %A %B %P\n"
+    assert run(git_repo, cli_env, "install-merge-driver") == (0, output)  # idempotent
+    (git_repo / INDEX).parent.mkdir()
+    (git_repo / INDEX).with_name(".gitattributes").write_text(attributes.INDEX_RULES)  # as lfs-meta writes it
     commit_index(git_repo, cli_env, {"a.vcf": entry("a.vcf")}, "base")
     return git_repo
 

@@ -344,26 +344,6 @@ def test_two_branches_adding_entries_to_a_sharded_index_merge_index_and_meta_wit
     assert meta_files(sharded) == as_merged
 
 
-@given(
-    st.sets(st.integers(0, 30)),
-    st.sets(st.integers(0, 30)),
-    st.sets(st.integers(0, 30)),
-)
-def test_an_ndjson_merge_is_the_set_merge_of_its_resources(
-    base: set[int], ours: set[int], theirs: set[int]
-) -> None:
-    from lfs_meta.fhir import ndjson_merge
-
-    def lines(ids: set[int]) -> bytes:
-        return b"".join(b'{"id":"%02d"}\n' % i for i in sorted(ids))
-
-    result = ndjson_merge.merge_lines(lines(base), lines(ours), lines(theirs))
-    assert result is not None
-    kept = (ours & theirs) | (ours - base) | (theirs - base)
-    assert result == (lines(kept), [])
-    assert ndjson_merge.merge_lines(b'{"id":"b"}\n{"id":"a"}\n', b"", b"") is None  # not sorted: text merge
-
-
 # --- hostile layouts -----------------------------------------------------------------------------
 
 

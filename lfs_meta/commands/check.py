@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from lfs_meta import providers
+from lfs_meta import mergeconfig, providers
 from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
@@ -41,6 +41,8 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     code = compare.exit_code(findings, args.allow_unreachable, updated)
     if args.pre_push and code:
         _refuse_push(findings, args.allow_unreachable)
+    if args.pre_push:  # a hook: a clone that pushes will merge
+        mergeconfig.note(repo.root)
     return code
 
 

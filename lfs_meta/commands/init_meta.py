@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from lfs_meta import mergeconfig
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import storage
@@ -34,6 +35,8 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         print(json.dumps({"files": {}}) if args.json else f"no index at {name}; nothing to write")
         return 0
     _report(outcome, args.json)
+    if not args.check:  # META/ is written, so merged: the lfs-meta-fhir hook runs at every commit
+        mergeconfig.note(repo.root)
     if args.check or (args.hook and not after_checkout):
         return 1 if outcome.changed else 0
     return 0

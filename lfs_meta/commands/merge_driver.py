@@ -59,19 +59,20 @@ def _is_sharded(repo: Repo) -> bool:
 
 
 def _merge_ndjson(args: argparse.Namespace, *, sharded: bool) -> int:
-    """A META/ file of a sharded index: resource by resource (every part is sorted by id), so two
-    branches adding entries never conflict. Anything else (the one-file layout sorts by path): git's
-    own line merge, and a conflict there is resolved by running init-meta."""
+    """A META/ file, resource by resource, so two branches that add entries never conflict: in the
+    order the layout keeps it (a sharded index's parts by id; the one file's DocumentReferences by
+    path). A file that is not lfs-meta's NDJSON (hand-written, say) gets git's own line merge."""
     sides = [_read_bytes(path) for path in (args.base, args.ours, args.theirs)]
-    merged = ndjson_merge.merge_lines(*sides) if sharded else None
+    merged = ndjson_merge.merge_lines(*sides, documents_by_path=not sharded)
     if merged is None:
         return 0 if git.merge_file(args.ours, args.base, args.theirs) else 1
     text, conflicts = merged
     fs.write_atomic(args.ours, text, args.ours.parent)
     if conflicts:
+        shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         print(
-            f"lfs-meta: {args.path}: resources {', '.join(conflicts[:5])} changed differently on both sides "
-            "(ours kept); resolve the index, then run 'lfs-meta init-meta' and 'git add META'",
+            f"lfs-meta: {args.path}: the resources of {shown} changed differently on both sides (ours kept); "
+            "resolve the index ('lfs-meta merge-resolve'), then run 'lfs-meta init-meta' and 'git add META'",
             file=sys.stderr,
         )
         return 1

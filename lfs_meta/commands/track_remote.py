@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from lfs_meta import providers, tracking
+from lfs_meta import mergeconfig, providers, tracking
 from lfs_meta.errors import RemoteError, UserError
 from lfs_meta.repo import Repo
 
@@ -42,6 +42,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return 1
     outcome = repo.index.update(tracking.record(found, request.force))
     _report(outcome, remotes.request_counts(), args.json)
+    mergeconfig.note(repo.root)  # a change to commit, and so to merge
     single_refused = request.url is not None and not request.recursive and outcome.skipped
     return 1 if single_refused else 0
 

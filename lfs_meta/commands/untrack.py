@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lfs_meta import tracking
+from lfs_meta import mergeconfig, tracking
 from lfs_meta.repo import Repo
 
 
@@ -15,4 +15,5 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         print(json.dumps({"untracked": removed}, indent=2))
     else:
         print(f"untracked {len(removed)}: {', '.join(removed)}")
+    mergeconfig.note(repo.root)  # a change to commit, and so to merge
     return 0

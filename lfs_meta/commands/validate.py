@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from lfs_meta import mergeconfig
 from lfs_meta.errors import UserError
 from lfs_meta.index import storage
 from lfs_meta.index.problem import Problem
@@ -32,6 +33,8 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         print(json.dumps({"valid": not report, "problems": report}, indent=2))
     else:
         _print_report(results)
+    if args.staged:  # the commit hook: the first a clone runs, often before any merge
+        mergeconfig.note(repo.root)
     return 1 if any(problems for _, problems in results) else 0
 
 

@@ -1,34 +1,83 @@
-"""Pure: the three-way merge of a META/ NDJSON file, resource by resource, keyed by resource id."""
+"""Pure: the three-way merge of a META/ NDJSON file, resource by resource, keyed by resource id.
+
+The sides are read in whatever order their lines are in; the result is written in the order the
+layout gives the file (the caller knows the layout): every part of a sharded index, and the stub
+files of either layout, sorted by id; the one file's DocumentReferences sorted by the path each
+stands for, as init-meta writes them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import orjson
 
+from lfs_meta.fhir import mapping
 from lfs_meta.index import merge
 
+_FILE_URL = "file:///"  # the gen3 profile's attachment URL: the path in the repository
 
-def merge_lines(base: bytes, ours: bytes, theirs: bytes) -> tuple[bytes, list[str]] | None:
-    """(merged bytes, ids changed differently on both sides), sorted by id; None when a side is not
-    sorted by id or not one resource per line (the one-file layout sorts by path): the caller merges
-    those as text. A conflicting id keeps our line."""
-    sides = [_by_id(data) for data in (base, ours, theirs)]
+
+@dataclass(frozen=True)
+class Resource:
+    line: bytes  # as written, newline included: two sides agree when their lines do
+    key: str  # where it goes: its path (a DocumentReference of the one file), else its id
+    name: str  # how a conflict names it: the path it stands for, else Type/id
+
+
+def merge_lines(
+    base: bytes, ours: bytes, theirs: bytes, *, documents_by_path: bool
+) -> tuple[bytes, list[str]] | None:
+    """(merged bytes, resources changed differently on both sides); a conflicting resource keeps
+    our line. None when a side is not one resource per line, each with its own id (and, for
+    `documents_by_path`, each DocumentReference with its path): the caller merges those as text."""
+    sides = [_resources(data, documents_by_path) for data in (base, ours, theirs)]
     if any(side is None for side in sides):
         return None
     merged, conflicts = merge.merge(*(side or {} for side in sides))
-    return b"".join(merged.values()), conflicts
+    ours_by_id, theirs_by_id = sides[1] or {}, sides[2] or {}
+    # A conflicting id is on our side, or on theirs when we deleted it.
+    names = [(ours_by_id.get(key) or theirs_by_id[key]).name for key in conflicts]
+    ordered = sorted(merged.values(), key=lambda resource: resource.key)
+    return b"".join(resource.line for resource in ordered), names
 
 
-def _by_id(data: bytes) -> dict[str, bytes] | None:
-    lines: dict[str, bytes] = {}
-    previous = None
-    for line in data.splitlines(keepends=True):
+def _resources(data: bytes, documents_by_path: bool) -> dict[str, Resource] | None:
+    found: dict[str, Resource] = {}
+    for text in data.splitlines(keepends=True):
         try:
-            resource = orjson.loads(line)
+            resource = orjson.loads(text)
         except orjson.JSONDecodeError:
             return None
-        resource_id = resource.get("id") if isinstance(resource, dict) else None
-        if not isinstance(resource_id, str) or (previous is not None and resource_id <= previous):
+        if not isinstance(resource, dict):
             return None
-        lines[resource_id] = line if line.endswith(b"\n") else line + b"\n"
-        previous = resource_id
-    return lines
+        resource_id, kind = resource.get("id"), resource.get("resourceType")
+        if not isinstance(resource_id, str) or not isinstance(kind, str) or resource_id in found:
+            return None
+        path = document_path(resource) if kind == "DocumentReference" else None
+        if documents_by_path and kind == "DocumentReference" and path is None:
+            return None
+        line = text if text.endswith(b"\n") else text + b"\n"
+        key = path if documents_by_path and path is not None else resource_id
+        found[resource_id] = Resource(line, key, path or f"{kind}/{resource_id}")
+    return found
+
+
+def document_path(document: dict[str, Any]) -> str | None:
+    """The repository path a DocumentReference stands for: its lfs-meta path identifier (R5, R4B),
+    or the gen3 profile's file:/// attachment URL."""
+    for identifier in _list(document.get("identifier")):
+        if isinstance(identifier, dict) and identifier.get("system") == mapping.PATH_SYSTEM:
+            value = identifier.get("value")
+            return value if isinstance(value, str) else None
+    for content in _list(document.get("content")):
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        url = attachment.get("url") if isinstance(attachment, dict) else None
+        if isinstance(url, str) and url.startswith(_FILE_URL):
+            return url[len(_FILE_URL) :]
+    return None
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []

@@ -24,8 +24,15 @@ SHARD_RULES = (
     "/*.json !filter !diff merge=lfs-meta\n"
 )
 META_RULES = (
-    "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n/*.ndjson !filter !diff\n"
+    "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other), merges by resource\n"
+    "/*.ndjson !filter !diff merge=lfs-meta\n"
 )
+# Rules by what an earlier lfs-meta wrote in their place, which they replace (a file the user wrote
+# is never touched).
+_EARLIER = {
+    META_RULES: "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n"
+    "/*.ndjson !filter !diff\n",
+}
 LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
 FIX = (
     "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes and META/.gitattributes, which keep "
@@ -35,12 +42,16 @@ FIX = (
 
 def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = False) -> None:
     """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
-    committed, and may be the user's own)."""
+    committed, and may be the user's own), or replace what an earlier lfs-meta wrote there."""
+    path = directory / FILE_NAME
     try:
         created = fs.open_file(
-            directory / FILE_NAME, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=create_parents
+            path, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=create_parents
         )
     except FileExistsError:
+        earlier = _EARLIER.get(rules)
+        if earlier is not None and fs.read_bytes(path, within) == earlier.encode():
+            fs.write_atomic(path, rules.encode(), within, durable=False)
         return
     with created:
         created.write(rules.encode())

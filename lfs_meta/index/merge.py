@@ -7,9 +7,6 @@ from typing import TypeVar
 
 V = TypeVar("V")
 
-DRIVER_NAME = "lfs-meta"  # merge=lfs-meta in .gitattributes, [merge "lfs-meta"] in git config
-DRIVER_COMMAND = "lfs-meta merge-driver %O %A %B %P"
-
 
 def merge(
     base: Mapping[str, V], ours: Mapping[str, V], theirs: Mapping[str, V]
