@@ -27,7 +27,9 @@ PROFILES: dict[str, Generate] = {
 
 def by_id(data: bytes) -> bytes:
     """A sharded index's part: the same lines, sorted by resource id."""
-    return b"".join(sorted(data.splitlines(keepends=True), key=lambda line: orjson.loads(line)["id"]))
+
+    lines = sorted(data.splitlines(keepends=True), key=lambda line: str(orjson.loads(line)["id"]))
+    return b"".join(lines)
 
 
 def shuffled(data: bytes, seed: int) -> bytes:
