@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfs_meta import git, githooks, providers
+from lfs_meta import git, githooks, mergeconfig, providers
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import attributes, storage
@@ -48,6 +48,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     if entries:
         _check_stores(entries, report)
     _check_filters(repo.root, report)
+    _check_merge_driver(repo, report)
     _check_hooks(repo.root, report)
     if args.json:
         print(json.dumps({"report": report.lines, "problems": report.problems}, indent=2))
@@ -128,6 +129,48 @@ def _check_filters(root: Path, report: Report) -> None:
         )
     elif not filtered:
         report.ok("attributes: lfs-meta's files go through no filter")
+
+
+def _check_merge_driver(repo: Repo, report: Report) -> None:
+    """Whether the .gitattributes ask for lfs-meta's merge driver, and this clone's config runs it:
+    without it, git's line merge conflicts on any two branches that add entries."""
+    try:
+        if not repo.index.exists():
+            return
+        files = [repo.index.path_of(0), repo.root / meta.DEFAULT_OUTPUT]  # a shard's rules hold for all
+    except UserError:  # two layouts: the index line says what to do
+        return
+    names = [Path(os.path.relpath(path, repo.root)).as_posix() for path in files]
+    asked = git.attribute(repo.root, "merge", names)
+    if not asked:  # not in git
+        return
+    others = {name: value for name, value in asked.items() if value != mergeconfig.NAME}
+    if others:
+        name, value = next(iter(others.items()))
+        report.problem(
+            f"merge: {name} is merged by {_merged_by(value)}, not lfs-meta's driver, so two branches "
+            "that add entries conflict",
+            "run 'lfs-meta init-meta' (it writes .lfs-meta/.gitattributes and META/.gitattributes, which ask "
+            "for it, or updates what an earlier lfs-meta wrote there), or add 'merge=lfs-meta' to the rule "
+            "of yours that names it; then commit them",
+        )
+    if len(others) == len(asked):
+        return
+    why = mergeconfig.problem(git.config_value(repo.root, mergeconfig.KEY))
+    if why:
+        report.problem(
+            f"merge: .gitattributes ask for merge=lfs-meta, but {why}, so git merges the index and META/ "
+            "line by line",
+            "run 'lfs-meta install-merge-driver' (the hooks set it too)",
+        )
+    else:
+        report.ok(f"merge: {', '.join(sorted(asked.keys() - others.keys()))} merge entry by entry")
+
+
+def _merged_by(value: str) -> str:
+    if value in ("unspecified", "set"):
+        return "git's line merge"
+    return "nothing (binary: every change on both sides conflicts)" if value == "unset" else f"'{value}'"
 
 
 def _check_hooks(root: Path, report: Report) -> None:

@@ -1,0 +1,313 @@
+"""A team's loop, for real: two collaborators, each in a clone of one remote, each track a different
+file; merge, rebase, cherry-pick and stash pop then never conflict, with nothing set up beyond the
+hooks, in the one-file layout, under git-lfs rules for *.json and *.ndjson, and sharded; and with the
+pre-commit framework, where lfs-meta is installed only in pre-commit's own environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lfs_meta import mergeconfig
+from lfs_meta.index import attributes
+
+from conftest import BIN, commit_all, git, lfs_meta, pre_commit
+
+LFS_RULES = "*.json filter=lfs diff=lfs merge=lfs -text\n*.ndjson filter=lfs diff=lfs merge=lfs -text\n"
+INDEX = ".lfs-meta/metadata.json"
+
+
+@dataclass(frozen=True)
+class Team:
+    alice: Path
+    bob: Path
+    store: Path  # the "bucket": file:// objects
+    env: dict[str, str]
+
+    def track(self, repo: Path, name: str) -> None:
+        """track-remote and init-meta, as the README's loop runs them."""
+        source = self.store / name
+        source.write_text(name)
+        patient = f"Patient/{name.partition('.')[0]}"
+        done = lfs_meta(
+            repo, self.env, "track-remote", source.as_uri(), "--path", f"data/{name}", "--patient", patient
+        )
+        assert done.returncode == 0, done.stderr
+        done = lfs_meta(repo, self.env, "init-meta")
+        assert done.returncode == 0, done.stderr
+
+    def run(self, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return git(repo, *args, env=self.env)
+
+
+def tracked(repo: Path, env: dict[str, str]) -> list[str]:
+    done = lfs_meta(repo, env, "ls", "--json")
+    assert done.returncode == 0, done.stderr
+    return sorted(row["path"] for row in json.loads(done.stdout))
+
+
+def assert_settled(
+    repo: Path, env: dict[str, str], done: subprocess.CompletedProcess[str], paths: list[str]
+) -> None:
+    """The operation ended without a conflict, the index holds `paths`, META/ is what it gives, and
+    every file of lfs-meta's is stored as itself (never as a git-lfs pointer)."""
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "diff", "--name-only", "--diff-filter=U").stdout == ""
+    assert tracked(repo, env) == paths
+    assert lfs_meta(repo, env, "validate").returncode == 0
+    current = lfs_meta(repo, env, "init-meta", "--check")
+    assert current.returncode == 0, current.stdout  # META/ is current: nothing to regenerate
+    documents = [
+        json.loads(line)["identifier"][0]["value"]
+        for part in (repo / "META").glob("DocumentReference*.ndjson")
+        for line in part.read_text().splitlines()
+    ]
+    assert sorted(documents) == paths
+    for name in git(repo, "ls-files", "-z", ".lfs-meta", "META").stdout.split("\0"):
+        if name.endswith((".json", ".ndjson")):
+            stored = git(repo, "cat-file", "-p", f":{name}").stdout
+            assert stored.startswith("{"), (name, stored[:80])
+
+
+def clone(remote: Path, where: Path, env: dict[str, str]) -> Path:
+    done = subprocess.run(
+        ["git", "clone", "-q", str(remote), str(where)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    for key, value in (
+        ("user.name", where.name),
+        ("user.email", f"{where.name}@example.invalid"),
+        ("commit.gpgsign", "false"),
+    ):
+        assert git(where, "config", key, value).returncode == 0
+    return where
+
+
+SETUPS = ("one file", "git-lfs rules", "sharded")
+
+
+@pytest.fixture(params=SETUPS)
+def team(request: pytest.FixtureRequest, git_repo: Path, tmp_path: Path, cli_env: dict[str, str]) -> Team:
+    """Alice's repository with one tracked file, pushed; Bob's fresh clone of it with the hooks
+    installed and nothing else (no install-merge-driver)."""
+    setup = request.param
+    store = tmp_path / "store"
+    store.mkdir()
+    remote = tmp_path / "remote.git"
+    assert (
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=False).returncode
+        == 0
+    )
+    alice = git_repo
+    team = Team(alice, tmp_path / "bob", store, cli_env)
+    assert git(alice, "config", "--remove-section", f"merge.{mergeconfig.NAME}").returncode == 0
+    if setup == "git-lfs rules":  # git-lfs first: lfs-meta's hooks chain its hooks
+        assert team.run(alice, "lfs", "install", "--local").returncode == 0
+        (alice / ".gitattributes").write_text(LFS_RULES)
+    assert lfs_meta(alice, cli_env, "install-hooks").returncode == 0
+    team.track(alice, "base.txt")
+    if setup == "sharded":
+        assert lfs_meta(alice, cli_env, "reshard", "--fanout", "4").returncode == 0
+    commit_all(alice, cli_env, "base")
+    assert git(alice, "remote", "add", "origin", str(remote)).returncode == 0
+    assert team.run(alice, "push", "-q", "-u", "origin", "main").returncode == 0
+    bob = clone(remote, team.bob, cli_env)
+    assert git(bob, "config", "--get", mergeconfig.KEY).returncode == 1  # a fresh clone has no driver
+    if setup == "git-lfs rules":
+        assert team.run(bob, "lfs", "install", "--local").returncode == 0
+    assert lfs_meta(bob, cli_env, "install-hooks").returncode == 0
+    return team
+
+
+def each_tracks_one(team: Team) -> None:
+    """Alice tracks a.txt and pushes; Bob tracks b.txt and commits."""
+    team.track(team.alice, "a.txt")
+    commit_all(team.alice, team.env, "a")
+    assert team.run(team.alice, "push", "-q", "origin", "main").returncode == 0
+    team.track(team.bob, "b.txt")
+    commit_all(team.bob, team.env, "b")
+
+
+BOTH = ["data/a.txt", "data/b.txt", "data/base.txt"]
+
+
+def test_pull_merges(team: Team) -> None:
+    each_tracks_one(team)
+    done = team.run(team.bob, "pull", "--no-rebase", "--no-edit", "origin", "main")
+    assert_settled(team.bob, team.env, done, BOTH)
+    assert team.run(team.bob, "status", "--porcelain").stdout == ""
+
+
+def test_pull_rebases(team: Team) -> None:
+    each_tracks_one(team)
+    done = team.run(team.bob, "pull", "--rebase", "origin", "main")
+    assert_settled(team.bob, team.env, done, BOTH)
+    assert team.run(team.bob, "status", "--porcelain").stdout == ""
+    assert team.run(team.bob, "rev-list", "--merges", "HEAD").stdout == ""  # replayed, not merged
+
+
+def test_cherry_pick(team: Team) -> None:
+    each_tracks_one(team)
+    assert team.run(team.bob, "fetch", "-q", "origin").returncode == 0
+    done = team.run(team.bob, "cherry-pick", "origin/main")
+    assert_settled(team.bob, team.env, done, BOTH)
+    assert team.run(team.bob, "status", "--porcelain").stdout == ""
+
+
+def test_stash_pop(team: Team) -> None:
+    team.track(team.alice, "a.txt")
+    commit_all(team.alice, team.env, "a")
+    assert team.run(team.alice, "push", "-q", "origin", "main").returncode == 0
+    team.track(team.bob, "b.txt")  # not committed
+    assert team.run(team.bob, "stash", "-q").returncode == 0
+    assert team.run(team.bob, "pull", "-q", "--ff-only", "origin", "main").returncode == 0
+    done = team.run(team.bob, "stash", "pop", "-q")
+    assert_settled(team.bob, team.env, done, BOTH)
+
+
+FRAMEWORK_CONFIG = """default_install_hook_types: [pre-commit, pre-merge-commit, pre-push, post-checkout]
+repos:
+- repo: {repo}
+  rev: {rev}
+  hooks:
+  - id: lfs-meta-validate
+  - id: lfs-meta-fhir
+  - id: lfs-meta-drift
+"""
+
+
+def add_by_hand(repo: Path, store: Path, name: str) -> None:
+    """An entry written into the index by hand: Bob has no lfs-meta of his own to run."""
+    source = store / name
+    source.write_text(name)
+    index = repo / INDEX
+    entries = json.loads(index.read_text())
+    entries[f"data/{name}"] = {"remote_url": source.as_uri(), "size": len(name)}
+    index.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def commit_through_hooks(repo: Path, env: dict[str, str], message: str) -> None:
+    """git commit, which lfs-meta-fhir stops once to regenerate META/; add it and commit again."""
+    assert git(repo, "add", "-A").returncode == 0
+    first = git(repo, "commit", "-qm", message, env=env)
+    assert first.returncode == 1 and "git add META" in first.stdout + first.stderr, first.stdout
+    commit_all(repo, env, message)
+
+
+def test_pre_commit_framework_in_a_collaborators_fresh_clone_merges_then_rebases(
+    git_repo: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    hook_repo: tuple[Path, str],
+    hook_env: dict[str, str],
+    pre_commit_home: Path,
+) -> None:
+    repo_path, rev = hook_repo
+    team = Team(git_repo, tmp_path / "bob", tmp_path / "store", hook_env)
+    team.store.mkdir()
+    remote = tmp_path / "remote.git"
+    assert git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote)).returncode == 0
+    alice = team.alice
+    (alice / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG.format(repo=repo_path, rev=rev))
+    assert pre_commit("install", cwd=alice, env=hook_env).returncode == 0
+    team.track(alice, "base.txt")
+    commit_all(alice, hook_env, "base")
+    assert git(alice, "remote", "add", "origin", str(remote)).returncode == 0
+    assert team.run(alice, "push", "-q", "-u", "origin", "main").returncode == 0
+
+    # Bob: lfs-meta only in pre-commit's environment, not on PATH; pre-commit called by its path.
+    bob_env = dict(hook_env)
+    bob_env["PATH"] = os.pathsep.join(
+        part for part in hook_env["PATH"].split(os.pathsep) if Path(part) != BIN
+    )
+    assert shutil.which("lfs-meta", path=bob_env["PATH"]) is None
+    bob = clone(remote, team.bob, bob_env)
+    installed = pre_commit("install", cwd=bob, env=bob_env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    add_by_hand(bob, team.store, "bob1.txt")
+    commit_through_hooks(bob, bob_env, "bob1")
+    configured = git(bob, "config", "--get", mergeconfig.KEY).stdout
+    assert configured.startswith(str(pre_commit_home)), configured  # pre-commit's own interpreter
+    assert configured.endswith(" -m lfs_meta merge-driver %O %A %B %P\n")
+
+    team.track(alice, "a1.txt")
+    commit_all(alice, hook_env, "a1")
+    assert team.run(alice, "push", "-q", "origin", "main").returncode == 0
+    merged = git(bob, "pull", "--no-rebase", "--no-edit", "origin", "main", env=bob_env)
+    assert_settled(bob, cli_env, merged, ["data/a1.txt", "data/base.txt", "data/bob1.txt"])
+    pushed = git(bob, "push", "-q", "origin", "main", env=bob_env)  # the drift hook, from pre-commit's env
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+
+    assert team.run(alice, "pull", "-q", "--ff-only", "origin", "main").returncode == 0
+    team.track(alice, "a2.txt")
+    commit_all(alice, hook_env, "a2")
+    assert team.run(alice, "push", "-q", "origin", "main").returncode == 0
+    add_by_hand(bob, team.store, "bob2.txt")
+    commit_through_hooks(bob, bob_env, "bob2")
+    rebased = git(bob, "pull", "--rebase", "origin", "main", env=bob_env)
+    everything = ["data/a1.txt", "data/a2.txt", "data/base.txt", "data/bob1.txt", "data/bob2.txt"]
+    assert_settled(bob, cli_env, rebased, everything)
+    assert git(bob, "status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize("team", ["one file"], indirect=True)
+def test_a_clone_without_the_driver_is_named_by_doctor_and_its_conflicted_merge_redone(team: Team) -> None:
+    """A merge made before anything set the driver (hooks installed just before it) falls back to
+    git's line merge; doctor names the clone, and the README's recovery merges again with the driver."""
+    each_tracks_one(team)
+    bob, env = team.bob, team.env
+    assert git(bob, "config", "--remove-section", f"merge.{mergeconfig.NAME}").returncode == 0
+    doctor = lfs_meta(bob, env, "doctor")
+    assert doctor.returncode == 1
+    assert (
+        "merge: .gitattributes ask for merge=lfs-meta, but this clone's git config has no "
+        "merge.lfs-meta.driver, so git merges the index and META/ line by line; run 'lfs-meta "
+        "install-merge-driver' (the hooks set it too)\n"
+    ) in doctor.stdout
+    conflicted = team.run(bob, "pull", "--no-rebase", "--no-edit", "origin", "main")
+    assert conflicted.returncode == 1
+    unmerged = git(bob, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    assert unmerged == [INDEX, "META/DocumentReference.ndjson", "META/Patient.ndjson"]
+
+    assert lfs_meta(bob, env, "install-merge-driver").returncode == 0
+    assert team.run(bob, "checkout", "-m", "--", ".lfs-meta", "META").returncode == 0
+    assert git(bob, "add", ".lfs-meta", "META").returncode == 0
+    committed = team.run(bob, "commit", "--no-edit")  # through the pre-commit hook
+    assert_settled(bob, env, committed, BOTH)
+    assert "merge: .lfs-meta/metadata.json, META/DocumentReference.ndjson merge entry by entry" in (
+        lfs_meta(bob, env, "doctor").stdout
+    )
+
+
+def test_an_earlier_lfs_metas_meta_gitattributes_is_updated_and_a_users_own_kept(
+    git_repo: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    team = Team(git_repo, tmp_path / "unused", tmp_path / "store", cli_env)
+    team.store.mkdir()
+    team.track(git_repo, "a.txt")
+    rules = git_repo / "META" / ".gitattributes"
+    assert rules.read_text() == attributes.META_RULES
+    rules.write_text(
+        "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n"
+        "/*.ndjson !filter !diff\n"
+    )
+    doctor = lfs_meta(git_repo, cli_env, "doctor").stdout
+    assert (
+        "merge: META/DocumentReference.ndjson is merged by git's line merge, not lfs-meta's driver" in doctor
+    )
+    assert lfs_meta(git_repo, cli_env, "init-meta").returncode == 0
+    assert rules.read_text() == attributes.META_RULES
+    assert (
+        "META/DocumentReference.ndjson merge entry by entry" in lfs_meta(git_repo, cli_env, "doctor").stdout
+    )
+
+    own = "/*.ndjson -diff\n"
+    rules.write_text(own)
+    assert lfs_meta(git_repo, cli_env, "init-meta").returncode == 0
+    assert rules.read_text() == own
