@@ -311,3 +311,40 @@ def test_an_earlier_lfs_metas_meta_gitattributes_is_updated_and_a_users_own_kept
     rules.write_text(own)
     assert lfs_meta(git_repo, cli_env, "init-meta").returncode == 0
     assert rules.read_text() == own
+
+
+@pytest.mark.parametrize("team", ["one file"], indirect=True)
+def test_one_path_tracked_differently_by_both_is_a_conflict_named_in_the_index_and_meta(team: Team) -> None:
+    for repo, body in ((team.alice, "alice's"), (team.bob, "bob's, longer")):
+        source = team.store / f"{repo.name}.txt"
+        source.write_text(body)
+        done = lfs_meta(repo, team.env, "track-remote", source.as_uri(), "--path", "data/same.txt")
+        assert done.returncode == 0, done.stderr
+        assert lfs_meta(repo, team.env, "init-meta").returncode == 0
+        commit_all(repo, team.env, f"same.txt from {repo.name}")
+    assert team.run(team.alice, "push", "-q", "origin", "main").returncode == 0
+    conflicted = team.run(team.bob, "pull", "--no-rebase", "--no-edit", "origin", "main")
+    assert conflicted.returncode == 1
+    said = conflicted.stdout + conflicted.stderr
+    assert (
+        "lfs-meta: .lfs-meta/metadata.json: data/same.txt changed differently on both sides (our version "
+        "kept for now); take one side per path with 'lfs-meta merge-resolve --ours|--theirs PATH...'"
+    ) in said
+    assert (
+        "lfs-meta: META/DocumentReference.ndjson: the resources of data/same.txt changed differently on both "
+        "sides (ours kept); resolve the index ('lfs-meta merge-resolve'), then run 'lfs-meta init-meta' and "
+        "'git add META'"
+    ) in said
+    assert "<<<<<<<" not in (team.bob / INDEX).read_text()  # valid JSON, ours for now
+
+    resolved = lfs_meta(team.bob, team.env, "merge-resolve", "--theirs", "data/same.txt")
+    assert resolved.stdout == (
+        "took theirs for data/same.txt; now run 'lfs-meta init-meta' (META/ follows the index), then "
+        "'git add .lfs-meta/metadata.json META' and commit\n"
+    )
+    assert lfs_meta(team.bob, team.env, "init-meta").returncode == 0
+    assert git(team.bob, "add", INDEX, "META").returncode == 0
+    committed = team.run(team.bob, "commit", "--no-edit")
+    assert_settled(team.bob, team.env, committed, ["data/base.txt", "data/same.txt"])
+    recorded = json.loads((team.bob / INDEX).read_text())["data/same.txt"]
+    assert recorded["remote_url"].endswith("/repo.txt")  # Alice's object: theirs, from Bob's side

@@ -137,7 +137,8 @@ def _check_merge_driver(repo: Repo, report: Report) -> None:
     try:
         if not repo.index.exists():
             return
-        files = [repo.index.path_of(0), repo.root / meta.DEFAULT_OUTPUT]  # a shard's rules hold for all
+        documents = repo.root / meta.DEFAULT_OUTPUT  # once written: until then the META/ line says so
+        files = [repo.index.path_of(0), *([documents] if documents.exists() else [])]  # shard 0 for all
     except UserError:  # two layouts: the index line says what to do
         return
     names = [Path(os.path.relpath(path, repo.root)).as_posix() for path in files]

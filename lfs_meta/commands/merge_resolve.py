@@ -36,7 +36,10 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return list(args.paths)
 
     taken = layout.update(take)
-    print(f"took {args.side} for {', '.join(taken)}; now 'git add {layout.shown}' and commit")
+    print(
+        f"took {args.side} for {', '.join(taken)}; now run 'lfs-meta init-meta' (META/ follows the index), "
+        f"then 'git add {layout.shown} META' and commit"
+    )
     return 0
 
 
