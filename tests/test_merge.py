@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lfs_meta import mergeconfig
 from lfs_meta.cli import main
 from lfs_meta.index import attributes, merge
 from lfs_meta.index.entry import Entry
@@ -42,7 +42,7 @@ def repo(git_repo: Path, cli_env: dict[str, str]) -> Path:
     code, output = run(git_repo, cli_env, "install-merge-driver")
     assert code == 0, output
     configured = git(git_repo, "config", "--get", "merge.lfs-meta.driver").stdout
-    assert configured == f"{sys.executable} -m lfs_meta merge-driver %O %A %B %P\n"
+    assert configured == mergeconfig.command() + "\n"
     assert run(git_repo, cli_env, "install-merge-driver") == (0, output)  # idempotent
     (git_repo / INDEX).parent.mkdir()
     (git_repo / INDEX).with_name(".gitattributes").write_text(attributes.INDEX_RULES)  # as lfs-meta writes it

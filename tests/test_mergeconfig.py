@@ -47,37 +47,44 @@ def test_problem_names_what_cannot_run_and_leaves_a_users_own_command(
 
 
 def test_ensure_sets_a_missing_driver_once(bare: Path) -> None:
-    line = mergeconfig.ensure(bare)
+    line = mergeconfig.ensure(bare, {})
     assert line == (
         "lfs-meta: this clone's git config has no merge.lfs-meta.driver; set it to "
         f"'{mergeconfig.command()}' so the index and META/ merge entry by entry"
     )
-    assert configured(bare) == f"{shlex.quote(sys.executable)} -m lfs_meta merge-driver %O %A %B %P"
+    assert configured(bare) == f"{shlex.quote(sys.executable)} -P -m lfs_meta merge-driver %O %A %B %P"
     assert git(bare, "config", "--get", "merge.lfs-meta.name").stdout == f"{mergeconfig.LABEL}\n"
-    assert mergeconfig.ensure(bare) is None
+    assert mergeconfig.ensure(bare, {}) is None
+
+
+ANOTHER_ENV = str(Path(sys.executable).parent / "python3")  # runs, but is not this interpreter's path
+IN_A_HOOK = {"PRE_COMMIT": "1"}
 
 
 @pytest.mark.parametrize(
-    ("before", "replaced"),
+    ("before", "environ", "replaced"),
     [
-        (LEGACY, True),  # found on PATH in a hook, maybe not in the shell that merges
-        (mergeconfig.command("/nonexistent/env/bin/python"), True),
-        ("my-merger %O %A %B", False),
-        (mergeconfig.command(), False),
+        (LEGACY, {}, True),  # found on PATH in a hook, maybe not in the shell that merges
+        (mergeconfig.command("/nonexistent/env/bin/python"), {}, True),
+        (f"{sys.executable} -m lfs_meta merge-driver %O %A %B %P", {}, True),  # no -P: see test_security
+        (mergeconfig.command(ANOTHER_ENV), IN_A_HOOK, True),  # a pre-commit hook points it at itself
+        (mergeconfig.command(ANOTHER_ENV), {}, False),  # by hand, another working lfs-meta is kept
+        ("my-merger %O %A %B", IN_A_HOOK, False),
+        (mergeconfig.command(), IN_A_HOOK, False),
     ],
 )
-def test_ensure_replaces_only_a_driver_of_lfs_metas_that_cannot_run(
-    bare: Path, before: str, replaced: bool
+def test_ensure_replaces_a_driver_of_lfs_metas_that_cannot_run_or_is_not_the_hooks(
+    bare: Path, before: str, environ: dict[str, str], replaced: bool
 ) -> None:
     assert git(bare, "config", mergeconfig.KEY, before).returncode == 0
-    line = mergeconfig.ensure(bare)
+    line = mergeconfig.ensure(bare, environ)
     assert (line is not None) == replaced
     assert configured(bare) == (mergeconfig.command() if replaced else before)
 
 
 def test_outside_git_ensure_says_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert mergeconfig.ensure(tmp_path) is None
+    assert mergeconfig.ensure(tmp_path, {}) is None
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lfs_meta.cli import main
+from lfs_meta.index import attributes
 
 from conftest import commit_all, git, lfs_meta, usage_error
 
@@ -375,3 +376,38 @@ def test_a_config_that_never_ends_is_refused_not_read(
     err = usage_error(["init-meta"], capsys)
     assert err.startswith("lfs-meta: error: .lfs-meta/config: is ")
     assert not (repo / "META").exists()
+
+
+def test_a_branch_that_commits_python_modules_at_the_top_never_runs_them_through_the_merge_driver(
+    git_repo: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """git runs the driver from the top of the work tree; `python -m` alone would import from there."""
+    marker = tmp_path / "ran"
+    payload = f"open({str(marker)!r}, 'w').close()\n"
+    index = git_repo / INDEX
+    index.parent.mkdir()
+    (index.parent / ".gitattributes").write_text(attributes.INDEX_RULES)
+
+    def commit(entries: dict[str, dict[str, object]], message: str, *, hostile: bool = False) -> None:
+        index.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        if hostile:
+            (git_repo / "lfs_meta").mkdir()
+            for name in ("lfs_meta/__init__.py", "lfs_meta/__main__.py", "orjson.py"):
+                (git_repo / name).write_text(payload)
+        commit_all(git_repo, cli_env, message)
+
+    commit({"a": entry("a")}, "base")
+    assert git(git_repo, "checkout", "-qb", "hostile").returncode == 0
+    commit({"a": entry("a"), "b": entry("b")}, "b, and modules at the top", hostile=True)
+    assert git(git_repo, "checkout", "-q", "main").returncode == 0
+    commit({"a": entry("a"), "c": entry("c")}, "c")
+    merged = git(git_repo, "merge", "--no-edit", "hostile", env=cli_env)  # the driver runs with them there
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert not marker.exists()
+    assert sorted(json.loads(index.read_text())) == ["a", "b", "c"]
+    assert git(git_repo, "checkout", "-qb", "later", "HEAD~1").returncode == 0  # main before the merge
+    commit({"a": entry("a"), "c": entry("c"), "d": entry("d")}, "d")
+    rebased = git(git_repo, "rebase", "main", env=cli_env)  # onto the tree holding the modules
+    assert rebased.returncode == 0, rebased.stdout + rebased.stderr
+    assert not marker.exists()
+    assert sorted(json.loads(index.read_text())) == ["a", "b", "c", "d"]

@@ -118,7 +118,7 @@ def team(request: pytest.FixtureRequest, git_repo: Path, tmp_path: Path, cli_env
     assert git(alice, "remote", "add", "origin", str(remote)).returncode == 0
     assert team.run(alice, "push", "-q", "-u", "origin", "main").returncode == 0
     bob = clone(remote, team.bob, cli_env)
-    assert git(bob, "config", "--get", mergeconfig.KEY).returncode == 1  # a fresh clone has no driver
+    assert git(bob, "config", "--local", "--get", mergeconfig.KEY).returncode == 1  # a fresh clone: none
     if setup == "git-lfs rules":
         assert team.run(bob, "lfs", "install", "--local").returncode == 0
     assert lfs_meta(bob, cli_env, "install-hooks").returncode == 0
@@ -234,7 +234,7 @@ def test_pre_commit_framework_in_a_collaborators_fresh_clone_merges_then_rebases
     commit_through_hooks(bob, bob_env, "bob1")
     configured = git(bob, "config", "--get", mergeconfig.KEY).stdout
     assert configured.startswith(str(pre_commit_home)), configured  # pre-commit's own interpreter
-    assert configured.endswith(" -m lfs_meta merge-driver %O %A %B %P\n")
+    assert configured.endswith(" -P -m lfs_meta merge-driver %O %A %B %P\n")
 
     team.track(alice, "a1.txt")
     commit_all(alice, hook_env, "a1")
