@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lfs_meta import mergeconfig
+from lfs_meta.cli import main
 from lfs_meta.index import attributes
 
 from conftest import BIN, commit_all, git, lfs_meta, pre_commit
@@ -71,7 +72,7 @@ def assert_settled(
     assert sorted(documents) == paths
     for name in git(repo, "ls-files", "-z", ".lfs-meta", "META").stdout.split("\0"):
         if name.endswith((".json", ".ndjson")):
-            stored = git(repo, "cat-file", "-p", f":{name}").stdout
+            stored = git(repo, "cat-file", "-p", f":./{name}").stdout  # from the project, maybe below the top
             assert stored.startswith("{"), (name, stored[:80])
 
 
@@ -348,3 +349,49 @@ def test_one_path_tracked_differently_by_both_is_a_conflict_named_in_the_index_a
     assert_settled(team.bob, team.env, committed, ["data/base.txt", "data/same.txt"])
     recorded = json.loads((team.bob / INDEX).read_text())["data/same.txt"]
     assert recorded["remote_url"].endswith("/repo.txt")  # Alice's object: theirs, from Bob's side
+
+
+def test_a_project_below_the_top_of_the_work_tree_merges_its_sharded_meta_in_its_own_order(
+    git_repo: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """git runs the driver from the top of the work tree; the layout is that of the project the file
+    is in (its nearest .lfs-meta/), not of the top."""
+    project = git_repo / "proj"
+    (project / ".lfs-meta").mkdir(parents=True)
+    team = Team(project, tmp_path / "unused", tmp_path / "store", cli_env)
+    team.store.mkdir()
+    team.track(project, "base.txt")
+    assert lfs_meta(project, cli_env, "reshard", "--fanout", "2").returncode == 0
+    commit_all(git_repo, cli_env, "base")
+    for branch, names in (
+        ("left", ("l1.txt", "l2.txt", "l3.txt")),
+        ("right", ("r1.txt", "r2.txt", "r3.txt")),
+    ):
+        assert git(git_repo, "checkout", "-q", "-b", branch, "main").returncode == 0
+        for name in names:
+            team.track(project, name)
+        commit_all(git_repo, cli_env, branch)
+    merged = git(git_repo, "merge", "--no-edit", "left", env=cli_env)
+    everything = sorted(
+        f"data/{name}" for name in ("base.txt", "l1.txt", "l2.txt", "l3.txt", "r1.txt", "r2.txt", "r3.txt")
+    )
+    assert_settled(project, cli_env, merged, everything)
+
+
+def test_a_meta_file_of_the_users_own_keeps_its_order_through_gits_line_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lines(*ids: str) -> bytes:
+        return b"".join(b'{"resourceType":"Observation","id":"%s"}\n' % i.encode() for i in ids)
+
+    sides = {
+        "base": lines("z", "m", "a"),
+        "ours": lines("top", "z", "m", "a"),
+        "theirs": lines("z", "m", "a", "end"),
+    }
+    for name, data in sides.items():
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    argv = ["merge-driver", "base", "ours", "theirs", "META/Observation.ndjson"]
+    assert main(argv) == 0
+    assert (tmp_path / "ours").read_bytes() == lines("top", "z", "m", "a", "end")  # not sorted by id

@@ -1,23 +1,26 @@
-"""`lfs-meta merge-driver`: git's merge driver for the index; the result goes to git's %A file."""
+"""`lfs-meta merge-driver`: git's merge driver for the index and META/; the result goes to git's %A
+file."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lfs_meta import fs, git
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.fhir import ndjson_merge
+from lfs_meta.fhir import meta, ndjson_merge
 from lfs_meta.index import merge, storage
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.layout import Layout
 from lfs_meta.repo import Repo
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
     """Exit 1 leaves the merge to the user."""
     if args.path.endswith(".ndjson"):
-        return _merge_ndjson(args, sharded=_is_sharded(repo))
+        return _merge_ndjson(args)
     shown = args.path
     sides = [
         _read_side(path, f"{shown} ({name})")
@@ -51,19 +54,24 @@ def _read_side(path: Path, name: str) -> dict[str, Entry]:
     return storage.loads(raw, name) if raw.strip() else {}  # no common ancestor: git passes an empty base
 
 
-def _is_sharded(repo: Repo) -> bool:
+def _is_sharded(path: str) -> bool:
+    """Whether the index that `path` (git's %P, from the top of the work tree, where git runs the
+    driver) belongs to is sharded: the nearest .lfs-meta/ above it, as every command finds it."""
+    root = Path(os.path.relpath(storage.find_root(Path(path).parent)))
     try:
-        return repo.index.single is None
+        return Layout.find(root).single is None
     except UserError:  # midway through a merge across a reshard: left to git and then reshard
         return False
 
 
-def _merge_ndjson(args: argparse.Namespace, *, sharded: bool) -> int:
-    """A META/ file, resource by resource, so two branches that add entries never conflict: in the
-    order the layout keeps it (a sharded index's parts by id; the one file's DocumentReferences by
-    path). A file that is not lfs-meta's NDJSON (hand-written, say) gets git's own line merge."""
+def _merge_ndjson(args: argparse.Namespace) -> int:
+    """A META/ file init-meta writes, resource by resource, so two branches that add entries never
+    conflict: in the order the layout keeps it (a sharded index's parts by id; the one file's
+    DocumentReferences by path). Any other file (one of yours, say) gets git's own line merge."""
     sides = [_read_bytes(path) for path in (args.base, args.ours, args.theirs)]
-    merged = ndjson_merge.merge_lines(*sides, documents_by_path=not sharded)
+    merged = None
+    if meta.is_generated_name(PurePosixPath(args.path).name):
+        merged = ndjson_merge.merge_lines(*sides, documents_by_path=not _is_sharded(args.path))
     if merged is None:
         return 0 if git.merge_file(args.ours, args.base, args.theirs) else 1
     text, conflicts = merged

@@ -32,6 +32,11 @@ _PART = re.compile(
 STUB_FILES = ("Patient.ndjson", "Specimen.ndjson", "ResearchStudy.ndjson", "ResearchSubject.ndjson")
 
 
+def is_generated_name(name: str) -> bool:
+    """Whether a file of this name in META/ is one init-meta writes (by default), not one of yours."""
+    return name == DEFAULT_OUTPUT.name or name in STUB_FILES or _PART.fullmatch(name) is not None
+
+
 @dataclass(frozen=True)
 class Request:
     output: Path | None = None  # the DocumentReference file; DEFAULT_OUTPUT below the root when None
