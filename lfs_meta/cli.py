@@ -352,8 +352,9 @@ COMMANDS = (
     _Command(
         "install-hooks",
         help="install the plain git hooks into this repository",
-        description="Install lfs-meta's pre-commit, pre-push and post-checkout hooks into this repository's "
-        "hooks directory (core.hooksPath honoured). A hook already there is kept and runs first.",
+        description="Install lfs-meta's pre-commit, pre-merge-commit, pre-push and post-checkout hooks into "
+        "this repository's hooks directory (core.hooksPath honoured), and set this clone's merge driver. "
+        "A hook already there is kept and runs first.",
         arguments=_add_json,
         defaults={"module": "hooks", "action": "install"},
     ),
@@ -366,15 +367,17 @@ COMMANDS = (
     ),
     _Command(
         "merge-driver",
-        help="git's merge driver for the index (see install-merge-driver)",
-        description="Merge the index entry by entry against the common ancestor; exit 1 on a conflict.",
+        help="git's merge driver for the index and META/ (see install-merge-driver)",
+        description="Merge the index entry by entry, and META/ resource by resource, against the common "
+        "ancestor; exit 1 on a conflict.",
         arguments=_merge_driver_arguments,
         defaults={"module": "merge_driver"},
     ),
     _Command(
         "install-merge-driver",
-        help="merge the index entry by entry in this clone",
-        description="Add the .gitattributes line (commit it) and this clone's git config for the driver.",
+        help="merge the index and META/ entry by entry in this clone (the hooks set it up too)",
+        description="Set this clone's git config for the merge driver that lfs-meta's committed "
+        ".gitattributes ask for (merge.lfs-meta.driver), to this lfs-meta.",
         arguments=_no_arguments,
         defaults={"module": "install_merge_driver"},
     ),

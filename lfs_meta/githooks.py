@@ -14,7 +14,7 @@ from pathlib import Path
 from lfs_meta import fs
 from lfs_meta.errors import UserError
 
-HOOKS = ("pre-commit", "pre-push", "post-checkout")
+HOOKS = ("pre-commit", "pre-merge-commit", "pre-push", "post-checkout")
 BODY = ".lfs-meta"
 PREVIOUS = ".lfs-meta-previous"
 MARKER = "# lfs-meta install-hooks wrapper"

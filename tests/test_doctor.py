@@ -53,6 +53,7 @@ def test_names_every_problem_then_nothing_once_fixed(
     assert SOURCES[store.provider] in store_line and store_line.endswith("HEAD of data/a.vcf works")
     assert [p["problem"] for p in result["problems"]][1:] == [
         "hooks: no lfs-meta pre-commit hook",
+        "hooks: no lfs-meta pre-merge-commit hook",
         "hooks: no lfs-meta pre-push hook",
         "hooks: no lfs-meta post-checkout hook",
     ]
@@ -113,16 +114,16 @@ def test_framework_hooks_need_lfs_meta_in_the_config(
         "repos:\n- repo: https://example.invalid/lfs-meta\n  rev: v0\n  hooks:\n  - id: lfs-meta-validate\n"
         "  - id: lfs-meta-fhir\n"
     )
-    installed = pre_commit(
-        "install", "-t", "pre-commit", "-t", "pre-push", "-t", "post-checkout", cwd=git_repo, env=hook_env
-    )
+    stages = ("pre-commit", "pre-merge-commit", "pre-push", "post-checkout")
+    installed = pre_commit("install", *(f"-t{stage}" for stage in stages), cwd=git_repo, env=hook_env)
     assert installed.returncode == 0, installed.stderr
     monkeypatch.chdir(git_repo)
     code, result = doctor(capsys)
     assert code == 1
     hooks = [line for line in result["report"] if line.startswith("hooks:")]
     assert hooks[0] == "hooks: pre-commit: pre-commit framework"
+    assert hooks[1] == "hooks: pre-merge-commit: pre-commit framework"
     assert re.match(
-        r"hooks: pre-push runs pre-commit, but \.pre-commit-config\.yaml lacks lfs-meta-drift", hooks[1]
+        r"hooks: pre-push runs pre-commit, but \.pre-commit-config\.yaml lacks lfs-meta-drift", hooks[2]
     )
-    assert hooks[2] == "hooks: post-checkout: pre-commit framework"
+    assert hooks[3] == "hooks: post-checkout: pre-commit framework"

@@ -84,6 +84,8 @@ def test_core_hooks_path_is_honoured(
         "post-checkout.lfs-meta",
         "pre-commit",
         "pre-commit.lfs-meta",
+        "pre-merge-commit",
+        "pre-merge-commit.lfs-meta",
         "pre-push",
         "pre-push.lfs-meta",
     ]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lfs_meta import config
@@ -142,3 +142,79 @@ def test_a_resource_changed_both_ways_is_a_conflict_named_by_its_path_keeping_ou
 )
 def test_a_file_that_is_not_lfs_metas_ndjson_is_left_to_gits_line_merge(side: bytes) -> None:
     assert ndjson_merge.merge_lines(b"", side, b"", documents_by_path=True) is None
+
+
+STUBS: dict[str, Callable[[dict[str, Entry]], dict[str, bytearray]]] = {
+    "R5": lambda entries: mapping.ndjson_files(entries, config.R5, PROJECT),
+    "gen3": lambda entries: gen3.ndjson_files(entries, PROJECT),
+}
+ADDED = st.dictionaries(
+    st.text("abcdef/", min_size=1, max_size=6).filter(lambda path: "//" not in path),
+    st.builds(
+        lambda size, patient, specimen: Entry(
+            remote_url="s3://bkt/k",
+            size=size,
+            patient=None if patient is None else f"Patient/p{patient}",
+            specimen=None if specimen is None else f"Specimen/s{specimen}",
+        ),
+        st.integers(0, 2),
+        st.none() | st.integers(0, 3),
+        st.none() | st.integers(0, 3),
+    ),
+    max_size=6,
+)
+
+
+def one_patient_per_specimen(entries: dict[str, Entry]) -> bool:
+    patients: dict[str, set[str]] = {}
+    for entry in entries.values():
+        if entry.specimen and entry.patient:
+            patients.setdefault(entry.specimen, set()).add(entry.patient)
+    return all(len(found) == 1 for found in patients.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    base=ADDED,
+    ours_added=ADDED,
+    theirs_added=ADDED,
+    profile=st.sampled_from(sorted(STUBS)),
+    seed=st.integers(),
+)
+def test_when_both_sides_track_files_the_merged_stubs_are_what_the_merged_index_gives(
+    base: dict[str, Entry],
+    ours_added: dict[str, Entry],
+    theirs_added: dict[str, Entry],
+    profile: str,
+    seed: int,
+) -> None:
+    """The team's loop: each side adds entries (new paths). Stubs name patients and specimens that
+    entries name, so only additions make them exact from the stub files alone; README says the rest."""
+    ours = base | {path: entry for path, entry in ours_added.items() if path not in base}
+    theirs = base | {path: entry for path, entry in theirs_added.items() if path not in base}
+    merged_index, index_conflicts = merge.merge(base, ours, theirs)
+    assume(not index_conflicts and one_patient_per_specimen(merged_index))
+    files = [STUBS[profile](side) for side in (base, ours, theirs)]
+    expected = STUBS[profile](merged_index)
+    for name in expected.keys() - {"DocumentReference"}:
+        sides = [shuffled(bytes(side.get(name, b"")), seed + n) for n, side in enumerate(files)]
+        assert ndjson_merge.merge_lines(*sides, documents_by_path=True) == (bytes(expected[name]), []), name
+
+
+def test_a_stub_removed_on_one_side_and_named_anew_on_the_other_keeps_the_new_line() -> None:
+    base = b'{"resourceType":"Specimen","id":"s1"}\n'
+    theirs = b'{"resourceType":"Specimen","id":"s1","subject":{"reference":"Patient/p1"}}\n'
+    for documents_by_path in (True, False):
+        assert ndjson_merge.merge_lines(base, b"", theirs, documents_by_path=documents_by_path) == (
+            theirs,
+            [],
+        )
+        assert ndjson_merge.merge_lines(base, theirs, b"", documents_by_path=documents_by_path) == (
+            theirs,
+            [],
+        )
+    changed_both_ways = b'{"resourceType":"Specimen","id":"s1","subject":{"reference":"Patient/p2"}}\n'
+    assert ndjson_merge.merge_lines(base, theirs, changed_both_ways, documents_by_path=True) == (
+        theirs,
+        ["Specimen/s1"],
+    )

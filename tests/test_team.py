@@ -31,11 +31,11 @@ class Team:
     store: Path  # the "bucket": file:// objects
     env: dict[str, str]
 
-    def track(self, repo: Path, name: str) -> None:
+    def track(self, repo: Path, name: str, patient: str | None = None) -> None:
         """track-remote and init-meta, as the README's loop runs them."""
         source = self.store / name
         source.write_text(name)
-        patient = f"Patient/{name.partition('.')[0]}"
+        patient = patient or f"Patient/{name.partition('.')[0]}"
         done = lfs_meta(
             repo, self.env, "track-remote", source.as_uri(), "--path", f"data/{name}", "--patient", patient
         )
@@ -395,3 +395,26 @@ def test_a_meta_file_of_the_users_own_keeps_its_order_through_gits_line_merge(
     argv = ["merge-driver", "base", "ours", "theirs", "META/Observation.ndjson"]
     assert main(argv) == 0
     assert (tmp_path / "ours").read_bytes() == lines("top", "z", "m", "a", "end")  # not sorted by id
+
+
+@pytest.mark.parametrize("team", ["one file"], indirect=True)
+def test_a_stub_the_merge_cannot_know_is_regenerated_by_the_pre_merge_commit_hook(team: Team) -> None:
+    """Alice untracks the only file of Patient/base; Bob tracks another file of Patient/base. The
+    Patient stubs cannot see the merged index (README): the plain pre-merge-commit hook stops the
+    merge commit with META/ regenerated, as the framework's does."""
+    alice, bob = team.alice, team.bob
+    assert lfs_meta(alice, team.env, "untrack", "data/base.txt").returncode == 0
+    team.track(alice, "a.txt")
+    commit_all(alice, team.env, "untrack base, track a")
+    assert team.run(alice, "push", "-q", "origin", "main").returncode == 0
+    team.track(bob, "b.txt", patient="Patient/base")
+    commit_all(bob, team.env, "b, of Patient/base")
+    stopped = team.run(bob, "pull", "--no-rebase", "--no-edit", "origin", "main")
+    assert stopped.returncode == 1
+    assert "run 'git add META' and commit again" in stopped.stdout + stopped.stderr
+    assert git(bob, "diff", "--name-only", "--diff-filter=U").stdout == ""  # no conflict: a stale stub
+    assert '"id":"base"' in (bob / "META" / "Patient.ndjson").read_text()  # put back by the hook
+    assert git(bob, "add", "META").returncode == 0
+    committed = team.run(bob, "commit", "--no-edit")
+    assert_settled(bob, team.env, committed, ["data/a.txt", "data/b.txt"])
+    assert len(team.run(bob, "rev-list", "--parents", "-n1", "HEAD").stdout.split()) == 3  # the merge

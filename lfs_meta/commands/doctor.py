@@ -18,6 +18,7 @@ from lfs_meta.repo import Repo
 # Which lfs-meta hook ids each git hook stage needs when the framework is used.
 FRAMEWORK_IDS = {
     "pre-commit": ("lfs-meta-validate", "lfs-meta-fhir"),
+    "pre-merge-commit": ("lfs-meta-validate", "lfs-meta-fhir"),
     "pre-push": ("lfs-meta-drift",),
     "post-checkout": ("lfs-meta-fhir",),
 }

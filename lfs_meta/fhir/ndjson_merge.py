@@ -24,6 +24,7 @@ class Resource:
     line: bytes  # as written, newline included: two sides agree when their lines do
     key: str  # where it goes: its path (a DocumentReference of the one file), else its id
     name: str  # how a conflict names it: the path it stands for, else Type/id
+    document: bool  # a DocumentReference, which stands for one entry (not a stub)
 
 
 def merge_lines(
@@ -31,16 +32,40 @@ def merge_lines(
 ) -> tuple[bytes, list[str]] | None:
     """(merged bytes, resources changed differently on both sides); a conflicting resource keeps
     our line. None when a side is not one resource per line, each with its own id (and, for
-    `documents_by_path`, each DocumentReference with its path): the caller merges those as text."""
+    `documents_by_path`, each DocumentReference with its path): the caller merges those as text.
+
+    Stubs (Patient, Specimen, ...) follow the entries that name them, so two sides that changed one
+    differently still agree when one side's stub says more: removed on one side and changed on the
+    other, the change (that side named it anew); a Specimen with its patient against one without,
+    the one with (an entry on that side names the patient)."""
     sides = [_resources(data, documents_by_path) for data in (base, ours, theirs)]
     if any(side is None for side in sides):
         return None
     merged, conflicts = merge.merge(*(side or {} for side in sides))
     ours_by_id, theirs_by_id = sides[1] or {}, sides[2] or {}
-    # A conflicting id is on our side, or on theirs when we deleted it.
-    names = [(ours_by_id.get(key) or theirs_by_id[key]).name for key in conflicts]
+    names = []
+    for key in conflicts:
+        chosen = _stub_to_keep(ours_by_id.get(key), theirs_by_id.get(key))
+        if chosen is None:
+            names.append((ours_by_id.get(key) or theirs_by_id[key]).name)
+        else:
+            merged[key] = chosen
     ordered = sorted(merged.values(), key=lambda resource: resource.key)
     return b"".join(resource.line for resource in ordered), names
+
+
+def _stub_to_keep(mine: Resource | None, their: Resource | None) -> Resource | None:
+    """The side to keep of a stub changed differently on both sides, when one says all the other
+    does and more; None when neither does (or for a DocumentReference): a conflict."""
+    if mine is None or their is None:
+        kept = mine or their
+        return kept if kept is not None and not kept.document else None
+    if mine.document:
+        return None
+    ours, theirs = orjson.loads(mine.line), orjson.loads(their.line)
+    if ours.items() <= theirs.items():
+        return their
+    return mine if theirs.items() <= ours.items() else None
 
 
 def _resources(data: bytes, documents_by_path: bool) -> dict[str, Resource] | None:
@@ -60,7 +85,8 @@ def _resources(data: bytes, documents_by_path: bool) -> dict[str, Resource] | No
             return None
         line = text if text.endswith(b"\n") else text + b"\n"
         key = path if documents_by_path and path is not None else resource_id
-        found[resource_id] = Resource(line, key, path or f"{kind}/{resource_id}")
+        document = kind == "DocumentReference"
+        found[resource_id] = Resource(line, key, path or f"{kind}/{resource_id}", document)
     return found
 
 
