@@ -234,4 +234,5 @@ def set_config(root: Path, key: str, value: str) -> None:
         if locate(root) is None:
             raise _not_a_repository(root)
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["git config failed"]
-        raise GitError(f"{root.resolve()}: cannot set {key}: {reason[-1]}")
+        stale = "; if no other git is running, remove the .lock file it names" if "lock" in reason[-1] else ""
+        raise GitError(f"{root.resolve()}: cannot set {key}: {reason[-1]}{stale}")

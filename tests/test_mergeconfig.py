@@ -130,3 +130,18 @@ def test_git_runs_a_driver_whose_interpreter_path_has_a_space(bare: Path, tmp_pa
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert sorted(json.loads(index.read_text())) == ["a", "b", "c"]
     assert mergeconfig.problem(configured(bare)) is None
+
+
+def test_install_hooks_with_a_locked_config_lists_the_hooks_then_says_what_to_run(
+    bare: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (bare / ".git" / "config.lock").write_text("")
+    assert main(["install-hooks"]) == 2
+    out, err = capsys.readouterr()
+    assert "pre-commit: installed\n" in out
+    assert err.count("\n") == 1 and "could not lock config file" in err, err
+    assert err.endswith(
+        "; if no other git is running, remove the .lock file it names; then run "
+        "'lfs-meta install-merge-driver' (the hooks are installed)\n"
+    )
+    assert (bare / ".git" / "hooks" / "pre-commit.lfs-meta").is_file()

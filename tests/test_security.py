@@ -221,14 +221,21 @@ def test_validate_refuses_nfc_and_nfd_twins(tmp_path: Path, capsys: pytest.Captu
     assert out.count("differ only in Unicode normalization") == 1
 
 
-def test_install_merge_driver_does_not_write_through_a_gitattributes_link(
+def test_an_earlier_meta_gitattributes_behind_a_link_is_never_updated_through_it(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bashrc = tmp_path / "bashrc"
-    bashrc.write_text("# mine\n")
-    (repo / ".gitattributes").symlink_to(bashrc)
-    assert main(["install-merge-driver"]) == 0  # it sets git config only: lfs-meta's own attributes ask
-    assert bashrc.read_text() == "# mine\n"
+    track(tmp_path, b"alpha\n", "data/x.bin")
+    assert main(["init-meta"]) == 0
+    rules = repo / "META" / ".gitattributes"
+    elsewhere = tmp_path / "bashrc"
+    earlier = attributes.EARLIER_META_RULES
+    elsewhere.write_text(earlier)  # what an earlier lfs-meta wrote, which init-meta would update
+    rules.unlink()
+    rules.symlink_to(elsewhere)
+    track(tmp_path, b"beta\n", "data/y.bin")
+    assert main(["init-meta"]) == 0
+    assert rules.is_symlink() and elsewhere.read_text() == earlier
+    assert "now asks for lfs-meta's merge driver" not in capsys.readouterr().err
 
 
 def test_a_missing_aws_profile_is_named(git_repo: Path, cli_env: dict[str, str]) -> None:

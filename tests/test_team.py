@@ -294,15 +294,13 @@ def test_an_earlier_lfs_metas_meta_gitattributes_is_updated_and_a_users_own_kept
     team.track(git_repo, "a.txt")
     rules = git_repo / "META" / ".gitattributes"
     assert rules.read_text() == attributes.META_RULES
-    rules.write_text(
-        "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n"
-        "/*.ndjson !filter !diff\n"
-    )
+    rules.write_text(attributes.EARLIER_META_RULES)
     doctor = lfs_meta(git_repo, cli_env, "doctor").stdout
     assert (
         "merge: META/DocumentReference.ndjson is merged by git's line merge, not lfs-meta's driver" in doctor
     )
-    assert lfs_meta(git_repo, cli_env, "init-meta").returncode == 0
+    updated = lfs_meta(git_repo, cli_env, "init-meta")
+    assert updated.stderr == "META/.gitattributes: now asks for lfs-meta's merge driver too; commit it\n"
     assert rules.read_text() == attributes.META_RULES
     assert (
         "META/DocumentReference.ndjson merge entry by entry" in lfs_meta(git_repo, cli_env, "doctor").stdout

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from lfs_meta import git, githooks, mergeconfig
+from lfs_meta.errors import UserError
 from lfs_meta.repo import Repo
 
 
@@ -14,8 +16,19 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     uninstall-hooks leaves it: the committed .gitattributes still ask for it."""
     directory = git.hooks_directory(repo.root)
     done = githooks.install(directory) if args.action == "install" else githooks.uninstall(directory)
-    configured = mergeconfig.install(repo.root) if args.action == "install" else None
-    if args.json:
+    try:
+        configured = mergeconfig.install(repo.root) if args.action == "install" else None
+    except UserError as exc:
+        _report(directory, done, None, args.json)
+        raise UserError(
+            f"{exc}; then run 'lfs-meta install-merge-driver' (the hooks are installed)"
+        ) from None
+    _report(directory, done, configured, args.json)
+    return 0
+
+
+def _report(directory: Path, done: dict[str, str], configured: str | None, as_json: bool) -> None:
+    if as_json:
         merge_driver = {"merge_driver": mergeconfig.command()} if configured else {}
         print(json.dumps({"hooks_directory": str(directory), "hooks": done, **merge_driver}, indent=2))
     else:
@@ -24,4 +37,3 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
             print(f"{name}: {what}")
         if configured:
             print(configured)
-    return 0

@@ -194,8 +194,10 @@ def _keep_out_of_filters(repo: Repo, output: Path, within: Path) -> None:
     with contextlib.suppress(OSError, UserError):
         if index_path.parent.name == storage.INDEX_PATH.parent.name and fs.inside(index_path, repo.root):
             attributes.ensure(index_path.parent, repo.root, attributes.INDEX_RULES)
-        if within == repo.root:  # an --output outside the work tree is not git's business
-            attributes.ensure(output.parent, within, attributes.META_RULES)
+        # An --output outside the work tree is not git's business.
+        if within == repo.root and attributes.ensure(output.parent, within, attributes.META_RULES):
+            rules = shown(output.parent / attributes.FILE_NAME)
+            print(f"{rules}: now asks for lfs-meta's merge driver too; commit it", file=sys.stderr)
 
 
 def trusted_directory(output: Path, root: Path) -> Path:

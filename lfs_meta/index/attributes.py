@@ -27,12 +27,13 @@ META_RULES = (
     "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other), merges by resource\n"
     "/*.ndjson !filter !diff merge=lfs-meta\n"
 )
+# What lfs-meta wrote before META/ merged resource by resource.
+EARLIER_META_RULES = (
+    "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n/*.ndjson !filter !diff\n"
+)
 # Rules by what an earlier lfs-meta wrote in their place, which they replace (a file the user wrote
 # is never touched).
-_EARLIER = {
-    META_RULES: "# lfs-meta: FHIR NDJSON is never sent through a filter (git-lfs or any other)\n"
-    "/*.ndjson !filter !diff\n",
-}
+_EARLIER = {META_RULES: EARLIER_META_RULES}
 LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
 FIX = (
     "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes and META/.gitattributes, which keep "
@@ -40,9 +41,10 @@ FIX = (
 )
 
 
-def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = False) -> None:
+def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = False) -> bool:
     """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
-    committed, and may be the user's own), or replace what an earlier lfs-meta wrote there."""
+    committed, and may be the user's own), or replace what an earlier lfs-meta wrote there; True
+    when it replaced that (a change to commit that no one asked for)."""
     path = directory / FILE_NAME
     try:
         created = fs.open_file(
@@ -50,11 +52,13 @@ def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = 
         )
     except FileExistsError:
         earlier = _EARLIER.get(rules)
-        if earlier is not None and fs.read_bytes(path, within) == earlier.encode():
-            fs.write_atomic(path, rules.encode(), within, durable=False)
-        return
+        if earlier is None or fs.read_bytes(path, within) != earlier.encode():
+            return False
+        fs.write_atomic(path, rules.encode(), within, durable=False)
+        return True
     with created:
         created.write(rules.encode())
+    return False
 
 
 def is_lfs_pointer(raw: bytes) -> bool:
