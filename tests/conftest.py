@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +15,7 @@ from lfs_meta import mergeconfig
 from lfs_meta.cli import main
 
 pytest_plugins = ["emulators"]
+V = TypeVar("V")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -23,6 +24,29 @@ SEED_INDEX = (
     '{"data/foo.vcf": {"remote_url": "s3://my-bucket/data/foo.vcf", "etag": "abc123etag", '
     '"size": 12345678, "patient": "Patient/1234", "specimen": "Specimen/XYZ"}}'
 )
+
+
+# A downstream repository's .pre-commit-config.yaml, as the README gives it.
+PRE_COMMIT_CONFIG = """default_install_hook_types: [pre-commit, pre-merge-commit, pre-push, post-checkout]
+repos:
+- repo: {repo}
+  rev: {rev}
+  hooks:
+  - id: lfs-meta-validate
+  - id: lfs-meta-fhir
+  - id: lfs-meta-drift
+"""
+
+
+def edited(start: Mapping[str, V], edits: Mapping[str, V | None]) -> dict[str, V]:
+    """`start` with each path of `edits` set to its value, or removed for None."""
+    out = dict(start)
+    for path, value in edits.items():
+        if value is None:
+            out.pop(path, None)
+        else:
+            out[path] = value
+    return out
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from lfs_meta.cli import main
 from lfs_meta.index import attributes, merge
 from lfs_meta.index.entry import Entry
 
-from conftest import git, lfs_meta
+from conftest import edited, git, lfs_meta
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 
@@ -135,17 +135,7 @@ def test_generated_histories(
     base: dict[str, int], ours_edits: dict[str, Entry | None], theirs_edits: dict[str, Entry | None]
 ) -> None:
     start = {path: Entry(remote_url="s3://bkt/k", size=size) for path, size in base.items()}
-
-    def apply(edits: dict[str, Entry | None]) -> dict[str, Entry]:
-        out = dict(start)
-        for path, version in edits.items():
-            if version is None:
-                out.pop(path, None)
-            else:
-                out[path] = version
-        return out
-
-    ours, theirs = apply(ours_edits), apply(theirs_edits)
+    ours, theirs = edited(start, ours_edits), edited(start, theirs_edits)
     merged, conflicts = merge.merge(start, ours, theirs)
     for path in start.keys() | ours.keys() | theirs.keys():
         old, mine, their = start.get(path), ours.get(path), theirs.get(path)

@@ -16,6 +16,8 @@ from lfs_meta.fhir import gen3, mapping, ndjson_merge
 from lfs_meta.index import merge
 from lfs_meta.index.entry import Entry
 
+from conftest import edited
+
 Generate = Callable[[dict[str, Entry]], bytes]
 PROJECT = "lab-cohort"
 PROFILES: dict[str, Generate] = {
@@ -51,16 +53,6 @@ PATHS = st.sampled_from(
     ["a.vcf", "b/c.bam", "b/d.cram", "e f.txt", "z.vcf", "Z.vcf", "\u00e9.vcf", "a/b.vcf"]
 )
 VERSIONS = st.none() | st.builds(entry, st.integers(0, 3), st.none() | st.integers(0, 2))
-
-
-def edited(start: dict[str, Entry], edits: dict[str, Entry | None]) -> dict[str, Entry]:
-    out = dict(start)
-    for path, version in edits.items():
-        if version is None:
-            out.pop(path, None)
-        else:
-            out[path] = version
-    return out
 
 
 @settings(max_examples=150, deadline=None)

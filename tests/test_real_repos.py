@@ -10,17 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import emulators
-from conftest import commit_all, git, lfs_meta, pre_commit, with_remote
-
-CONFIG = """default_install_hook_types: [pre-commit, pre-push, post-checkout]
-repos:
-- repo: {repo}
-  rev: {rev}
-  hooks:
-  - id: lfs-meta-validate
-  - id: lfs-meta-fhir
-  - id: lfs-meta-drift
-"""
+from conftest import PRE_COMMIT_CONFIG, commit_all, git, lfs_meta, pre_commit, with_remote
 
 
 def test_pre_commit_framework_beside_git_lfs(
@@ -38,7 +28,7 @@ def test_pre_commit_framework_beside_git_lfs(
     env = {**hook_env, **s3_emulator.env}  # what the user exported must reach hooks in pre-commit's venv
     repo_path, rev = hook_repo
     assert git(git_repo, "lfs", "install", "--local", env=env).returncode == 0
-    (git_repo / ".pre-commit-config.yaml").write_text(CONFIG.format(repo=repo_path, rev=rev))
+    (git_repo / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG.format(repo=repo_path, rev=rev))
     installed = pre_commit("install", cwd=git_repo, env=env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     hooks = git_repo / ".git" / "hooks"

@@ -18,7 +18,7 @@ from lfs_meta import mergeconfig
 from lfs_meta.cli import main
 from lfs_meta.index import attributes
 
-from conftest import BIN, commit_all, git, lfs_meta, pre_commit
+from conftest import BIN, PRE_COMMIT_CONFIG, commit_all, git, lfs_meta, pre_commit
 
 LFS_RULES = "*.json filter=lfs diff=lfs merge=lfs -text\n*.ndjson filter=lfs diff=lfs merge=lfs -text\n"
 INDEX = ".lfs-meta/metadata.json"
@@ -172,17 +172,6 @@ def test_stash_pop(team: Team) -> None:
     assert_settled(team.bob, team.env, done, BOTH)
 
 
-FRAMEWORK_CONFIG = """default_install_hook_types: [pre-commit, pre-merge-commit, pre-push, post-checkout]
-repos:
-- repo: {repo}
-  rev: {rev}
-  hooks:
-  - id: lfs-meta-validate
-  - id: lfs-meta-fhir
-  - id: lfs-meta-drift
-"""
-
-
 def add_by_hand(repo: Path, store: Path, name: str) -> None:
     """An entry written into the index by hand: Bob has no lfs-meta of his own to run."""
     source = store / name
@@ -215,7 +204,7 @@ def test_pre_commit_framework_in_a_collaborators_fresh_clone_merges_then_rebases
     remote = tmp_path / "remote.git"
     assert git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote)).returncode == 0
     alice = team.alice
-    (alice / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG.format(repo=repo_path, rev=rev))
+    (alice / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG.format(repo=repo_path, rev=rev))
     assert pre_commit("install", cwd=alice, env=hook_env).returncode == 0
     team.track(alice, "base.txt")
     commit_all(alice, hook_env, "base")
