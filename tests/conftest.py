@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,17 @@ from lfs_meta.cli import main
 
 pytest_plugins = ["emulators"]
 V = TypeVar("V")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The developer's own git config (a global core.hooksPath, a merge.lfs-meta.driver of theirs)
+    never reaches a test: git reads a global config of the run's own, holding an identity only."""
+    directory = Path(tempfile.mkdtemp(prefix="lfs-meta-git-config-"))
+    config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    (directory / "config").write_text("[user]\n\tname = lfs-meta tests\n\temail = tests@example.invalid\n")
+    os.environ["GIT_CONFIG_GLOBAL"] = str(directory / "config")
+    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
