@@ -288,8 +288,14 @@ def test_an_earlier_lfs_metas_meta_gitattributes_is_updated_and_a_users_own_kept
     assert (
         "merge: META/DocumentReference.ndjson is merged by git's line merge, not lfs-meta's driver" in doctor
     )
-    updated = lfs_meta(git_repo, cli_env, "init-meta")
-    assert updated.stderr == "META/.gitattributes: now asks for lfs-meta's merge driver too; commit it\n"
+    after_checkout = lfs_meta(git_repo, cli_env | {"PRE_COMMIT_CHECKOUT_TYPE": "1"}, "init-meta")
+    assert (
+        after_checkout.returncode == 0 and rules.read_text() == attributes.EARLIER_META_RULES
+    )  # as committed
+    assert git(git_repo, "add", "-A").returncode == 0
+    hook = lfs_meta(git_repo, cli_env, "init-meta", "--hook", "--staged")  # a commit: stopped once
+    assert hook.returncode == 1
+    assert hook.stdout == "META/.gitattributes: now asks for lfs-meta's merge driver; run 'git add META'\n"
     assert rules.read_text() == attributes.META_RULES
     assert (
         "META/DocumentReference.ndjson merge entry by entry" in lfs_meta(git_repo, cli_env, "doctor").stdout
@@ -405,3 +411,23 @@ def test_a_stub_the_merge_cannot_know_is_regenerated_by_the_pre_merge_commit_hoo
     committed = team.run(bob, "commit", "--no-edit")
     assert_settled(bob, team.env, committed, ["data/a.txt", "data/b.txt"])
     assert len(team.run(bob, "rev-list", "--parents", "-n1", "HEAD").stdout.split()) == 3  # the merge
+
+
+def test_checking_out_a_commit_with_the_earlier_rules_leaves_them_as_committed(
+    git_repo: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    team = Team(git_repo, tmp_path / "unused", tmp_path / "store", cli_env)
+    team.store.mkdir()
+    team.track(git_repo, "a.txt")
+    (git_repo / "META" / ".gitattributes").write_text(attributes.EARLIER_META_RULES)
+    commit_all(git_repo, cli_env, "made by an earlier lfs-meta")
+    assert git(git_repo, "branch", "old").returncode == 0
+    assert lfs_meta(git_repo, cli_env, "install-hooks").returncode == 0
+    updated = lfs_meta(git_repo, cli_env, "init-meta")
+    assert "META/.gitattributes: now asks for lfs-meta's merge driver" in updated.stdout
+    commit_all(git_repo, cli_env, "rules updated")
+    for branch in ("old", "main"):  # the plain post-checkout hook runs init-meta each time
+        switched = git(git_repo, "checkout", "-q", branch, env=cli_env)
+        assert switched.returncode == 0, switched.stderr
+        assert git(git_repo, "status", "--porcelain").stdout == ""
+    assert (git_repo / "META" / ".gitattributes").read_text() == attributes.META_RULES

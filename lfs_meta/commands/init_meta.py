@@ -28,6 +28,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         staged=args.staged,
         compare_staged=args.staged and not after_checkout,
         check_only=args.check,
+        update_rules=not after_checkout,
     )
     outcome = meta.refresh(repo, request)
     if outcome is None:
@@ -54,6 +55,9 @@ def _report(outcome: meta.Outcome, as_json: bool) -> None:
             print(f"{meta.shown(path)}: removed, nothing refers to a {path.stem} any more")
         else:
             print(f"{meta.shown(path)}: wrote {resources} resource(s)")
+    if outcome.rules_updated:
+        rules, where = meta.shown(outcome.rules_updated), meta.shown(outcome.rules_updated.parent)
+        print(f"{rules}: now asks for lfs-meta's merge driver; run 'git add {where}'")
     if outcome.unstaged:
         names = ", ".join(meta.shown(path) for path in outcome.unstaged)
         where = meta.shown(outcome.unstaged[0].parent)

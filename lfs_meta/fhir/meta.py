@@ -46,6 +46,9 @@ class Request:
     staged: bool = False  # read the index as staged
     compare_staged: bool = False  # and also say which files as staged are not current
     check_only: bool = False  # write nothing
+    # Replace the .gitattributes an earlier lfs-meta wrote; not after a checkout, where the file is
+    # as the checked-out commit has it, and a change would stop the next checkout or merge.
+    update_rules: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,11 @@ class Outcome:
     rewrite: list[Path]  # differ on disk from what was generated
     unstaged: list[Path]  # differ in git's staging area (with --staged)
     check_only: bool
+    rules_updated: Path | None = None  # META/'s .gitattributes, replaced (see Request.update_rules)
 
     @property
     def changed(self) -> bool:
-        return bool(self.rewrite or self.unstaged)
+        return bool(self.rewrite or self.unstaged or self.rules_updated)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -67,6 +71,7 @@ class Outcome:
                 if resources is not None or path in self.rewrite
             },
             "unstaged": [shown(path) for path in self.unstaged],
+            "rules_updated": shown(self.rules_updated) if self.rules_updated else None,
             "written": not self.check_only and bool(self.rewrite),
         }
 
@@ -98,7 +103,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
 
         sharded = parts.refresh(repo, request, settings, output, within)
         if sharded is not None and not request.check_only:
-            _keep_out_of_filters(repo, output, within)
+            return _keep_out_of_filters(repo, request, sharded, output, within)
         return sharded
     # A part committed before is removed by the commit too, even when it is gone from disk already.
     files_owned = owned(output, _staged_names(repo.root, output.parent) if request.compare_staged else ())
@@ -126,7 +131,7 @@ def refresh(repo: Repo, request: Request) -> Outcome | None:
             if note:
                 note.remember(note_key, {path.name: now.blob_id(files[path]) for path in files_owned})
     if not request.check_only:
-        _keep_out_of_filters(repo, output, within)
+        return _keep_out_of_filters(repo, request, outcome, output, within)
     return outcome
 
 
@@ -188,16 +193,22 @@ def code_fingerprint(profile: str, *more: ModuleType) -> str | None:
     return stamp.fingerprint(shaping)
 
 
-def _keep_out_of_filters(repo: Repo, output: Path, within: Path) -> None:
-    """Best effort: a read-only checkout still gets its META/ checked; doctor names what is missing."""
+def _keep_out_of_filters(
+    repo: Repo, request: Request, outcome: Outcome, output: Path, within: Path
+) -> Outcome:
+    """`outcome`, and whether META/'s .gitattributes was replaced. Best effort: a read-only checkout
+    still gets its META/ checked; doctor names what is missing."""
     index_path = repo.index_path
+    updated = None
     with contextlib.suppress(OSError, UserError):
         if index_path.parent.name == storage.INDEX_PATH.parent.name and fs.inside(index_path, repo.root):
             attributes.ensure(index_path.parent, repo.root, attributes.INDEX_RULES)
         # An --output outside the work tree is not git's business.
-        if within == repo.root and attributes.ensure(output.parent, within, attributes.META_RULES):
-            rules = shown(output.parent / attributes.FILE_NAME)
-            print(f"{rules}: now asks for lfs-meta's merge driver too; commit it", file=sys.stderr)
+        if within == repo.root and attributes.ensure(
+            output.parent, within, attributes.META_RULES, update=request.update_rules
+        ):
+            updated = output.parent / attributes.FILE_NAME
+    return dataclasses.replace(outcome, rules_updated=updated) if updated else outcome
 
 
 def trusted_directory(output: Path, root: Path) -> Path:

@@ -41,17 +41,19 @@ FIX = (
 )
 
 
-def ensure(directory: Path, within: Path, rules: str, *, create_parents: bool = False) -> bool:
+def ensure(
+    directory: Path, within: Path, rules: str, *, create_parents: bool = False, update: bool = True
+) -> bool:
     """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
-    committed, and may be the user's own), or replace what an earlier lfs-meta wrote there; True
-    when it replaced that (a change to commit that no one asked for)."""
+    committed, and may be the user's own), or, with `update`, replace what an earlier lfs-meta wrote
+    there; True when it replaced that (a change to commit that no one asked for)."""
     path = directory / FILE_NAME
     try:
         created = fs.open_file(
             path, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=create_parents
         )
     except FileExistsError:
-        earlier = _EARLIER.get(rules)
+        earlier = _EARLIER.get(rules) if update else None
         if earlier is None or fs.read_bytes(path, within) != earlier.encode():
             return False
         fs.write_atomic(path, rules.encode(), within, durable=False)
