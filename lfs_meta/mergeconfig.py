@@ -62,11 +62,13 @@ def problem(configured: str | None) -> str | None:
 
 
 def _interpreter(written: re.Match[str]) -> str | None:
+    """The interpreter of a command lfs-meta wrote: one absolute path (never a name found on PATH,
+    which only a command of the user's own would use)."""
     try:
         (python,) = shlex.split(written["python"])
     except ValueError:
         return None
-    return python
+    return python if os.path.isabs(python) else None
 
 
 def _outdated(configured: str | None, environ: Mapping[str, str]) -> str | None:

@@ -70,6 +70,7 @@ IN_A_HOOK = {"PRE_COMMIT": "1"}
         (mergeconfig.command(ANOTHER_ENV), IN_A_HOOK, True),  # a pre-commit hook points it at itself
         (mergeconfig.command(ANOTHER_ENV), {}, False),  # by hand, another working lfs-meta is kept
         ("my-merger %O %A %B", IN_A_HOOK, False),
+        ("python3 -P -m lfs_meta merge-driver %O %A %B %P", IN_A_HOOK, False),  # a name: the user's own
         (mergeconfig.command(), IN_A_HOOK, False),
     ],
 )

@@ -210,3 +210,5 @@ def test_a_stub_removed_on_one_side_and_named_anew_on_the_other_keeps_the_new_li
         theirs,
         ["Specimen/s1"],
     )
+    # Removed on one side, lost its patient on the other: neither says more, so a conflict (ours kept).
+    assert ndjson_merge.merge_lines(theirs, b"", base, documents_by_path=True) == (b"", ["Specimen/s1"])

@@ -138,8 +138,9 @@ def _check_merge_driver(repo: Repo, report: Report) -> None:
     try:
         if not repo.index.exists():
             return
-        documents = repo.root / meta.DEFAULT_OUTPUT  # once written: until then the META/ line says so
-        files = [repo.index.path_of(0), *([documents] if documents.exists() else [])]  # shard 0 for all
+        documents = repo.root / meta.DEFAULT_OUTPUT  # its rules are META/'s, part or not
+        # META/ once written (until then the META/ line says so); shard 0's rules are every shard's.
+        files = [repo.index.path_of(0), *([documents] if documents.parent.is_dir() else [])]
     except UserError:  # two layouts: the index line says what to do
         return
     names = [Path(os.path.relpath(path, repo.root)).as_posix() for path in files]

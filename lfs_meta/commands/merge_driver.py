@@ -79,8 +79,9 @@ def _merge_ndjson(args: argparse.Namespace) -> int:
     if conflicts:
         shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         print(
-            f"lfs-meta: {args.path}: the resources of {shown} changed differently on both sides (ours kept); "
-            "resolve the index ('lfs-meta merge-resolve'), then run 'lfs-meta init-meta' and 'git add META'",
+            f"lfs-meta: {args.path}: {shown} changed differently on both sides (ours kept for now); once the "
+            "index is merged ('lfs-meta merge-resolve' where it conflicts too), run 'lfs-meta init-meta' and "
+            "'git add META'",
             file=sys.stderr,
         )
         return 1

@@ -35,17 +35,17 @@ def merge_lines(
     `documents_by_path`, each DocumentReference with its path): the caller merges those as text.
 
     Stubs (Patient, Specimen, ...) follow the entries that name them, so two sides that changed one
-    differently still agree when one side's stub says more: removed on one side and changed on the
-    other, the change (that side named it anew); a Specimen with its patient against one without,
-    the one with (an entry on that side names the patient)."""
+    differently still agree when one side's stub only added to it: removed on one side and given
+    more on the other, the one with more (that side named it anew); a Specimen given its patient on
+    one side against one without it, the one with (an entry on that side names the patient)."""
     sides = [_resources(data, documents_by_path) for data in (base, ours, theirs)]
     if any(side is None for side in sides):
         return None
     merged, conflicts = merge.merge(*(side or {} for side in sides))
-    ours_by_id, theirs_by_id = sides[1] or {}, sides[2] or {}
+    base_by_id, ours_by_id, theirs_by_id = (side or {} for side in sides)
     names = []
     for key in conflicts:
-        chosen = _stub_to_keep(ours_by_id.get(key), theirs_by_id.get(key))
+        chosen = _stub_to_keep(base_by_id.get(key), ours_by_id.get(key), theirs_by_id.get(key))
         if chosen is None:
             names.append((ours_by_id.get(key) or theirs_by_id[key]).name)
         else:
@@ -54,18 +54,17 @@ def merge_lines(
     return b"".join(resource.line for resource in ordered), names
 
 
-def _stub_to_keep(mine: Resource | None, their: Resource | None) -> Resource | None:
-    """The side to keep of a stub changed differently on both sides, when one says all the other
-    does and more; None when neither does (or for a DocumentReference): a conflict."""
-    if mine is None or their is None:
-        kept = mine or their
-        return kept if kept is not None and not kept.document else None
-    if mine.document:
+def _stub_to_keep(base: Resource | None, mine: Resource | None, their: Resource | None) -> Resource | None:
+    """The side to keep of a stub changed differently on both sides: the one that says all the
+    other and the base say, and more; None when neither does (or for a DocumentReference): a
+    conflict."""
+    if any(side.document for side in (base, mine, their) if side is not None):
         return None
-    ours, theirs = orjson.loads(mine.line), orjson.loads(their.line)
-    if ours.items() <= theirs.items():
-        return their
-    return mine if theirs.items() <= ours.items() else None
+    said = [orjson.loads(side.line) if side is not None else {} for side in (base, mine, their)]
+    for kept, fields, other in ((mine, said[1], said[2]), (their, said[2], said[1])):
+        if kept is not None and said[0].items() <= fields.items() and other.items() <= fields.items():
+            return kept
+    return None
 
 
 def _resources(data: bytes, documents_by_path: bool) -> dict[str, Resource] | None:
