@@ -94,6 +94,14 @@ def _index_and_json(parser: argparse.ArgumentParser) -> None:
     _add_json(parser)
 
 
+def _ls_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="entries or directories to list (default: all)"
+    )
+    _add_index(parser)
+    _add_json(parser)
+
+
 def _untrack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="tracked paths or directories")
     _add_index(parser)
@@ -287,8 +295,9 @@ COMMANDS = (
     _Command(
         "ls",
         help="list tracked entries",
-        description="List every tracked entry: size, path, remote URL.",
-        arguments=_index_and_json,
+        description="List the tracked entries at or under each PATH (default: every entry): size, path, "
+        "remote URL. A file path reads only its own shard of a sharded index.",
+        arguments=_ls_arguments,
         defaults={"module": "ls"},
     ),
     _Command(

@@ -148,6 +148,49 @@ def test_every_command_reads_and_writes_the_shards(sharded: Path, capsys: pytest
     assert "data/d1/f1.vcf" not in listed(capsys)
 
 
+def test_a_file_path_reads_only_its_own_shard_and_a_directory_every_shard(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every other shard made unreadable JSON: commands given a tracked file still work (they never
+    read those shards); a directory, or no PATH, reads them all and names the broken one."""
+    target = "data/d1/f1.vcf"
+    own = shard_path(sharded, 8, target)
+    for shard in (sharded / ".lfs-meta" / "shards-8").glob("*.json"):
+        if shard != own:
+            shard.write_text("{not json")
+    assert main(["ls", "--json", target]) == 0
+    assert [row["path"] for row in json.loads(capsys.readouterr().out)] == [target]
+    assert main(["status", "--json", target]) == 0
+    assert [row["path"] for row in json.loads(capsys.readouterr().out)["entries"]] == [target]
+    elsewhere = next(path for path in entries(300) if shard_path(sharded, 8, path) != own)
+    assert main(["ls", target, elsewhere]) == 1  # a file in another shard: that shard is read
+    assert shard_path(sharded, 8, elsewhere).name in capsys.readouterr().err
+    for argv in (["ls", "data/d1"], ["ls"], ["status", "data/d1/"]):
+        assert main(argv) == 1, argv
+        assert ".json" in capsys.readouterr().err, argv
+
+
+def test_ls_lists_what_its_paths_name_and_refuses_a_path_naming_nothing(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    every = entries(300)
+    for argv, expected in (
+        (["data/d1/f1.vcf"], ["data/d1/f1.vcf"]),
+        (["data/d2"], sorted(path for path in every if path.startswith("data/d2/"))),
+        (
+            ["data/d2/", "data/d1/f1.vcf"],
+            sorted([*(p for p in every if p.startswith("data/d2/")), "data/d1/f1.vcf"]),
+        ),
+        ([], sorted(every)),
+    ):
+        assert main(["ls", "--json", *argv]) == 0
+        assert [row["path"] for row in json.loads(capsys.readouterr().out)] == expected, argv
+    assert main(["ls", "data/d1/f1.vc"]) == 2  # a prefix of a name is not a directory
+    assert capsys.readouterr().err == (
+        "lfs-meta: error: .lfs-meta/shards-8: not tracked: data/d1/f1.vc; see 'lfs-meta ls'\n"
+    )
+
+
 def test_validate_suggests_reshard_past_the_band_and_the_band_is_configurable(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

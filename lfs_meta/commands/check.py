@@ -12,7 +12,6 @@ from lfs_meta import mergeconfig, providers
 from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
-from lfs_meta.index import selection
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
@@ -27,7 +26,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         chosen = (
             pushed.entries(repo, os.environ, args.changed_only)
             if args.pre_push
-            else selection.select(repo.index.load(), args.paths, repo.index.shown)
+            else repo.index.select(args.paths)
         )
         parts = scan.held(chosen)
     else:

@@ -9,7 +9,7 @@ from lfs_meta.repo import Repo
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    entries = repo.index.load()
+    entries = repo.index.select(args.paths)
     if args.json:
         listing = [{"path": path, **entries[path].to_json()} for path in sorted(entries)]
         print(json.dumps(listing, indent=2, ensure_ascii=False))

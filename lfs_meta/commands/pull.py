@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 
 from lfs_meta import git, providers
 from lfs_meta.errors import UserError
-from lfs_meta.index import selection
 from lfs_meta.progress import Progress, human_bytes
 from lfs_meta.repo import Repo
 from lfs_meta.worktree import state
@@ -22,7 +21,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     remotes = providers.Providers(
         providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     )
-    entries = selection.select(repo.index.load(), args.paths, repo.index.shown)
+    entries = repo.index.select(args.paths)
     workspace = state.Workspace.of(repo)
     results: list[Result] = []
     in_git = git.tracked_paths(workspace.root) & entries.keys()

@@ -11,7 +11,6 @@ from pathlib import Path
 from lfs_meta import providers
 from lfs_meta.drift import compare, scan
 from lfs_meta.drift.compare import Finding
-from lfs_meta.index import selection
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 from lfs_meta.worktree import state
@@ -80,7 +79,7 @@ def report(found: Sequence[Row], as_json: bool) -> None:
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    entries = selection.select(repo.index.load(), args.paths, repo.index.shown)
+    entries = repo.index.select(args.paths)
     workspace = state.Workspace.of(repo)
     found = rows(workspace.root, entries, workspace.records())
     if not args.remote:

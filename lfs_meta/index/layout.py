@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lfs_meta import fs
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.index import attributes, rules, shards, storage, strictjson
+from lfs_meta.index import attributes, rules, selection, shards, storage, strictjson
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem, json_pointer
 
@@ -156,6 +156,26 @@ class Layout:
                 index[key], found_in[key] = entry, path
         _refuse_cross_file_problems(index, self)
         return index
+
+    def select(self, paths: Sequence[str]) -> dict[str, Entry]:
+        """`selection.select` of the index, reading only the shards `paths` can be in: a tracked
+        file's own shard; for a directory, every shard, one at a time, keeping only what it names."""
+        if not paths:
+            return self.load()
+        if self.single is not None:
+            return selection.select(self.load(), paths, self.shown)
+        numbered, _ = self.files()
+        wanted = {target: shards.number_of(target, self.fanout) for target in paths}
+        chosen: dict[str, Entry] = {}
+        for number in sorted(set(wanted.values()) & numbered.keys()):
+            part = self._entries(number, numbered[number], self.read(numbered[number]), False)
+            chosen.update((path, part[path]) for path in paths if wanted[path] == number and path in part)
+        directories = [target for target in paths if target not in chosen]  # nothing is under a file
+        if directories:
+            for part in self.parts():
+                chosen.update(selection.matching(part, directories))
+        selection.refuse_unmatched(chosen, paths, self.shown)
+        return chosen
 
     def parts(self) -> Iterator[dict[str, Entry]]:
         """Every entry, a shard at a time, for work that never needs them all at once. Each shard is

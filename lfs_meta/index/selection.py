@@ -13,11 +13,21 @@ def select(entries: Mapping[str, Entry], paths: Sequence[str], name: str) -> dic
     `name` is the index's, for the error when one names nothing."""
     if not paths:
         return dict(entries)
-    chosen = {}
+    chosen = matching(entries, paths)
+    refuse_unmatched(chosen, paths, name)
+    return chosen
+
+
+def matching(entries: Mapping[str, Entry], paths: Sequence[str]) -> dict[str, Entry]:
+    """The entries at or under any of `paths`."""
+    prefixes = tuple(target.rstrip("/") + "/" for target in paths)
+    exact = set(paths)
+    return {path: entry for path, entry in entries.items() if path in exact or path.startswith(prefixes)}
+
+
+def refuse_unmatched(chosen: Mapping[str, Entry], paths: Sequence[str], name: str) -> None:
+    """UserError for the first of `paths` that names none of `chosen`."""
     for target in paths:
         prefix = target.rstrip("/") + "/"
-        matched = {p: e for p, e in entries.items() if p == target or p.startswith(prefix)}
-        if not matched:
+        if target not in chosen and not any(path.startswith(prefix) for path in chosen):
             raise UserError(f"{name}: not tracked: {target}; see 'lfs-meta ls'")
-        chosen.update(matched)
-    return chosen
