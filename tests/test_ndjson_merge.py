@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lfs_meta import config
+from lfs_meta.cli import main
 from lfs_meta.fhir import gen3, mapping, ndjson_merge
 from lfs_meta.index import merge
 from lfs_meta.index.entry import Entry
@@ -212,3 +214,28 @@ def test_a_stub_removed_on_one_side_and_named_anew_on_the_other_keeps_the_new_li
     )
     # Removed on one side, lost its patient on the other: neither says more, so a conflict (ours kept).
     assert ndjson_merge.merge_lines(theirs, b"", base, documents_by_path=True) == (b"", ["Specimen/s1"])
+
+
+def test_a_conflict_named_by_a_branchs_path_reaches_the_terminal_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = "data/\x1b]0;pwned\x07\u202ename.vcf"  # an OSC title sequence and a bidi override
+
+    def document(size: int) -> bytes:
+        return orjson.dumps(
+            {
+                "resourceType": "DocumentReference",
+                "id": "d1",
+                "identifier": [{"system": mapping.PATH_SYSTEM, "value": hostile}],
+                "size": size,
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+
+    for name, data in (("base", document(1)), ("ours", document(2)), ("theirs", document(3))):
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["merge-driver", "base", "ours", "theirs", "META/DocumentReference.ndjson"]) == 1
+    err = capsys.readouterr().err
+    assert "data/\\u001b]0;pwned\\u0007\\u202ename.vcf changed differently on both sides" in err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err

@@ -11,7 +11,7 @@ from pathlib import Path
 from lfs_meta import git, githooks, mergeconfig, providers
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
-from lfs_meta.index import attributes, storage
+from lfs_meta.index import attributes, problem, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
@@ -173,7 +173,8 @@ def _check_merge_driver(repo: Repo, report: Report) -> None:
 def _merged_by(value: str) -> str:
     if value in ("unspecified", "set"):
         return "git's line merge"
-    return "nothing (binary: every change on both sides conflicts)" if value == "unset" else f"'{value}'"
+    unset = "nothing (binary: every change on both sides conflicts)"
+    return unset if value == "unset" else f"'{problem.printable(value)}'"  # a branch's .gitattributes
 
 
 def _check_hooks(root: Path, report: Report) -> None:

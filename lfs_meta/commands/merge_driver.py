@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from lfs_meta import fs, git
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import meta, ndjson_merge
-from lfs_meta.index import merge, storage
+from lfs_meta.index import merge, problem, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Layout
 from lfs_meta.repo import Repo
@@ -36,11 +36,10 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         )
     fs.write_atomic(args.ours, text.encode(), args.ours.parent)  # the file git made for the result
     if conflicts:
-        print(
+        _say(
             f"lfs-meta: {shown}: {', '.join(conflicts)} changed differently on both sides "
             "(our version kept for now); take one side per path with "
-            f"'lfs-meta merge-resolve --ours|--theirs PATH...', then 'git add {shown}'",
-            file=sys.stderr,
+            f"'lfs-meta merge-resolve --ours|--theirs PATH...', then 'git add {shown}'"
         )
         return 1
     return 0
@@ -78,14 +77,18 @@ def _merge_ndjson(args: argparse.Namespace) -> int:
     fs.write_atomic(args.ours, text, args.ours.parent)
     if conflicts:
         shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-        print(
+        _say(
             f"lfs-meta: {args.path}: {shown} changed differently on both sides (ours kept for now); once the "
             "index is merged ('lfs-meta merge-resolve' where it conflicts too), run 'lfs-meta init-meta' and "
-            "'git add META'",
-            file=sys.stderr,
+            "'git add META'"
         )
         return 1
     return 0
+
+
+def _say(line: str) -> None:
+    """A conflict's line: the paths come from the branches merged, so through the escaper."""
+    print(problem.printable(line), file=sys.stderr)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -5,9 +5,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# Keys and values can hold NUL, newlines or lone surrogates: escaped so a report line
-# stays one line and can always be printed.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# Keys and values can hold NUL, newlines, terminal controls (C0, C1), bidi overrides or lone
+# surrogates: escaped so a report line stays one line, can always be printed, and cannot drive a
+# terminal.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on written as \\uXXXX."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Problem:
         text = f"{where} {self.message}"
         if self.fix:
             text = f"{text}; {self.fix}"
-        return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        return printable(text)
 
     def as_json(self, filename: str) -> dict[str, Any]:
         return {
