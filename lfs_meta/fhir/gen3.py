@@ -19,6 +19,7 @@ from lfs_meta.index.entry import Entry
 NAMESPACE = uuid.uuid3(uuid.NAMESPACE_DNS, "aced-idp.org").bytes  # gen3_tracker.ACED_NAMESPACE
 EXTENSION_URL = "http://aced-idp.org/fhir/StructureDefinition/"
 SOURCE_PATH = EXTENSION_URL + "source_path"
+FILE_URL = "file:///"  # a DocumentReference's attachment: the file at this path in the repository
 # The hashes g3t accepts, in its order, each with the form it checks ('crc' is left out: g3t's CRC is
 # not one of the CRCs the stores report).
 HASHES = {
@@ -114,7 +115,7 @@ def document_reference(path: str, entry: Entry, project: str, study: str) -> dic
     attachment: dict[str, Any] = {
         "extension": [*_hash_extensions(entry), {"url": SOURCE_PATH, "valueUrl": entry.remote_url}],
         "contentType": content_types.guess(path) or mapping.recorded_type(entry.content_type) or _OCTETS,
-        "url": f"file:///{path}",
+        "url": FILE_URL + path,
         "size": entry.size,
         "title": path.rpartition("/")[2],
     }

@@ -13,10 +13,8 @@ from typing import Any
 
 import orjson
 
-from lfs_meta.fhir import mapping
+from lfs_meta.fhir import gen3, mapping
 from lfs_meta.index import merge
-
-_FILE_URL = "file:///"  # the gen3 profile's attachment URL: the path in the repository
 
 
 @dataclass(frozen=True)
@@ -99,8 +97,8 @@ def document_path(document: dict[str, Any]) -> str | None:
     for content in _list(document.get("content")):
         attachment = content.get("attachment") if isinstance(content, dict) else None
         url = attachment.get("url") if isinstance(attachment, dict) else None
-        if isinstance(url, str) and url.startswith(_FILE_URL):
-            return url[len(_FILE_URL) :]
+        if isinstance(url, str) and url.startswith(gen3.FILE_URL):
+            return url.removeprefix(gen3.FILE_URL)
     return None
 
 
