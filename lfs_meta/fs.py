@@ -14,7 +14,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -228,6 +228,21 @@ def lstat(path: Path, within: Path) -> os.stat_result:
     """The file's own status (a link is not followed), reached with no link on the way to it."""
     with directory(path.parent, within) as parent:
         return os.lstat(path.name, dir_fd=parent)
+
+
+def regular_stats(path: Path, within: Path, names: Iterable[str]) -> dict[str, os.stat_result]:
+    """The status of each of `names` in the directory `path`, reached with no link on the way;
+    UnsafePath as `open_file` refuses it when one is a link or not a regular file."""
+    found = {}
+    with directory(path, within) as parent:
+        for name in names:
+            info = os.lstat(name, dir_fd=parent)
+            if stat.S_ISLNK(info.st_mode):
+                _refuse_link(parent, name, _shown(path / name))
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePath(f"{_shown(path / name)}: is not a regular file; move it away and run again")
+            found[name] = info
+    return found
 
 
 def unlink(path: Path, within: Path) -> None:

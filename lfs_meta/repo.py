@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lfs_meta.index import storage
+from lfs_meta.index import rows, storage
 from lfs_meta.index.layout import Layout
 
 if TYPE_CHECKING:
@@ -32,8 +33,15 @@ class Repo:
 
     @cached_property
     def index(self) -> Layout:
-        """The index's layout: one file, or shards."""
-        return Layout.find(self.root, self.index_path)
+        """The index's layout: one file, or shards (which keep their note of rows in git's directory)."""
+        layout = Layout.find(self.root, self.index_path)
+        return layout if layout.single else dataclasses.replace(layout, notes=self.rows_place)
+
+    @cached_property
+    def rows_place(self) -> rows.Place | None:
+        """Where the note of a sharded index's rows is kept; None outside git."""
+        location = self.git_dirs
+        return rows.Place(location.git_dir / "lfs-meta", location.object_format) if location else None
 
     @cached_property
     def git_dirs(self) -> Location | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from lfs_meta import codekey
 from lfs_meta import git as git_layer
 from lfs_meta.cli import main
 from lfs_meta.fhir import mapping, meta, stamp
@@ -453,9 +454,9 @@ def test_thecode_fingerprint_reads_each_module_through_its_loader(
     module_file.write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     probe = importlib.import_module("shaping_probe")
-    first = stamp.fingerprint([mapping, probe])
-    assert stamp.fingerprint([mapping, probe]) == first
+    first = codekey.fingerprint([mapping, probe])
+    assert codekey.fingerprint([mapping, probe]) == first
     module_file.write_text("VALUE = 2\n")
-    assert stamp.fingerprint([mapping, probe]) != first
-    assert stamp.fingerprint([mapping]) != stamp.fingerprint([meta])
-    assert stamp.fingerprint([sys]) is None  # built in: no source, so no note can be trusted
+    assert codekey.fingerprint([mapping, probe]) != first
+    assert codekey.fingerprint([mapping]) != codekey.fingerprint([meta])
+    assert codekey.fingerprint([sys]) is None  # built in: no source, so no note can be trusted

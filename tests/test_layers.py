@@ -14,7 +14,14 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "lfs_meta"
 # Lowest first. A module may import its own layer and the layers below it, never one above.
-BASE = ("lfs_meta.errors", "lfs_meta.gcpause", "lfs_meta.gitnames", "lfs_meta.progress", "lfs_meta.workers")
+BASE = (
+    "lfs_meta.codekey",
+    "lfs_meta.errors",
+    "lfs_meta.gcpause",
+    "lfs_meta.gitnames",
+    "lfs_meta.progress",
+    "lfs_meta.workers",
+)
 LAYERS = (
     ("base", ("lfs_meta", *BASE)),
     ("fs", ("lfs_meta.fs",)),

@@ -17,10 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lfs_meta import catalog
 from lfs_meta.cli import main
 from lfs_meta.drift import pushed
-from lfs_meta.index import paths, rules, shards, strictjson, urls
+from lfs_meta.index import paths, rows, rules, shards, strictjson, urls
 from lfs_meta.repo import Repo
 
 from conftest import commit_all, git
@@ -475,12 +474,12 @@ def test_notes_left_by_other_code_are_started_over_and_then_kept(
 def test_the_index_note_is_started_over_when_any_module_deciding_its_rows_changes(
     module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = catalog._code_key()
+    before = rows._code_key()
     assert before is not None
     edited = tmp_path / "edited.py"
     edited.write_bytes(Path(str(module.__file__)).read_bytes() + b"\n# a new rule\n")
     monkeypatch.setattr(module, "__spec__", importlib.util.spec_from_file_location(module.__name__, edited))
-    assert catalog._code_key() not in (before, None)
+    assert rows._code_key() not in (before, None)
 
 
 def test_a_corrupt_note_costs_a_full_run_not_a_wrong_answer(

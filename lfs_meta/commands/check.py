@@ -47,7 +47,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 def _update(repo: Repo, remotes: providers.Providers, drifted: Mapping[str, Entry]) -> list[str]:
     fresh = scan.refresh(remotes, drifted)
-    return repo.index.update_entries(fresh.keys(), scan.accept(drifted, fresh)) if fresh else []
+    return repo.index.update(fresh.keys(), scan.accept(drifted, fresh)) if fresh else []
 
 
 def _report(

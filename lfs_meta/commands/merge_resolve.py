@@ -35,7 +35,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
                 entries.pop(path, None)
         return list(args.paths)
 
-    taken = layout.update(take)
+    taken = layout.update(list(chosen), take)
     print(
         f"took {args.side} for {', '.join(taken)}; now run 'lfs-meta init-meta' (META/ follows the index), "
         f"then 'git add {layout.shown} META' and commit"

@@ -40,7 +40,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     if failed:
         _report(tracking.Outcome(failed=failed), remotes.request_counts(), args.json)
         return 1
-    outcome = repo.index.update(tracking.record(found, request.force))
+    outcome = repo.index.update([target.path for target, _ in found], tracking.record(found, request.force))
     _report(outcome, remotes.request_counts(), args.json)
     mergeconfig.note(repo.root)  # a change to commit, and so to merge
     single_refused = request.url is not None and not request.recursive and outcome.skipped

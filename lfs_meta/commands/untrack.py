@@ -10,7 +10,7 @@ from lfs_meta.repo import Repo
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    removed = repo.index.update(tracking.untrack(repo.index.shown, args.paths))
+    removed = repo.index.update(args.paths, tracking.untrack(repo.index.shown, args.paths))
     if args.json:
         print(json.dumps({"untracked": removed}, indent=2))
     else:

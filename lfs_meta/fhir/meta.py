@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from lfs_meta import config, fs, git
+import lfs_meta
+from lfs_meta import codekey, config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import content_types, mapping, stamp
-from lfs_meta.index import attributes, entry, storage
+from lfs_meta.index import attributes, entry, schema, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
@@ -185,12 +186,12 @@ def _format(note: stamp.Note | None) -> str:
 def code_fingerprint(profile: str, *more: ModuleType) -> str | None:
     """The source of every module that decides META/'s bytes under `profile`, this one and `more`
     included, found through the import system: editing any of them invalidates every note."""
-    shaping = [mapping, content_types, entry, config, sys.modules[__name__], *more]
+    shaping = [lfs_meta, mapping, content_types, entry, config, sys.modules[__name__], *more]
     if profile == config.GEN3:
         from lfs_meta.fhir import gen3  # here and below: only the gen3 profile imports it
 
         shaping.append(gen3)
-    return stamp.fingerprint(shaping)
+    return codekey.fingerprint(shaping, schema.source())
 
 
 def _keep_out_of_filters(

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import orjson
 
-from lfs_meta import catalog, config, fs, git
+from lfs_meta import config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import mapping, meta, stamp
-from lfs_meta.index import shards, storage
+from lfs_meta.index import rows, shards, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Layout
 from lfs_meta.index.problem import Problem
@@ -106,7 +106,7 @@ class Note:
 
     def __init__(self, connection: sqlite3.Connection, key: str) -> None:
         self.db = connection
-        catalog.start_over(self.db, _SCHEMA, key)
+        rows.start_over(self.db, _SCHEMA, key)
 
     @classmethod
     def open(cls, git_dirs: git.Location | None, key: str) -> Note:
@@ -119,7 +119,7 @@ class Note:
                 if not target.is_symlink():
                     return cls(sqlite3.connect(target, isolation_level=None), key)
             except (OSError, sqlite3.Error) as exc:
-                if not catalog.is_corrupt(exc):
+                if not rows.is_corrupt(exc):
                     break  # locked, read-only, ...: this run goes without it
                 with contextlib.suppress(OSError):
                     target.unlink()

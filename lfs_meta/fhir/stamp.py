@@ -13,16 +13,12 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
-import lfs_meta
 from lfs_meta import config, fs, git
 from lfs_meta.errors import UserError
-from lfs_meta.index.schema import SCHEMA_FILE
 
 NOTE_PATH = "lfs-meta/init-meta.json"  # inside git's directory: never committed, never in `git status`
 
@@ -77,26 +73,3 @@ def key(index_id: str, settings: config.Config, files: Sequence[Path], code: str
         "code": code,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def fingerprint(modules: Iterable[ModuleType]) -> str | None:
-    """A hash of lfs-meta's version, orjson's (its writing is part of the bytes), the schema, and what
-    each module's own loader holds for it (its source; its compiled code in a sourceless install);
-    None when a loader cannot give it (a built-in module)."""
-    import orjson
-
-    digest = hashlib.sha256(f"{lfs_meta.__version__} orjson {orjson.__version__}".encode())
-    for module in modules:
-        spec = module.__spec__
-        get_data = getattr(spec.loader, "get_data", None) if spec else None  # source and zip loaders
-        if spec is None or spec.origin is None or not spec.has_location or not callable(get_data):
-            return None
-        try:
-            source = get_data(spec.origin)
-        except OSError:
-            return None
-        if not isinstance(source, bytes):
-            return None
-        digest.update(source)
-    digest.update(resources.files("lfs_meta.schemas").joinpath(SCHEMA_FILE).read_bytes())
-    return digest.hexdigest()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lfs_meta import fs
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.index import attributes, rules, selection, shards, storage, strictjson
+from lfs_meta.index import attributes, rows, rules, selection, shards, storage, strictjson
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem, json_pointer
 
@@ -34,6 +34,7 @@ class Layout:
     fanout: int
     within: Path  # the work tree's root: no link is followed below it
     single: Path | None = None
+    notes: rows.Place | None = None  # where a sharded index's note of rows is kept (git's directory)
 
     @classmethod
     def find(cls, root: Path, index_path: Path | None = None) -> Layout:
@@ -221,45 +222,109 @@ class Layout:
             results[stray] = [Problem(f"not a shard of {self.shard_directory}", "move it away")]
         return [(str(path), problems) for path, problems in sorted(results.items())]
 
-    def update(self, change: Callable[[dict[str, Entry]], T]) -> T:
-        """Apply `change` to the index under the lock and rewrite the files whose bytes change, each
-        atomically; every file is checked before the first is written. If `change` raises, or the
-        result is invalid, every file is left byte for byte as it was."""
+    def update(self, paths: Collection[str], change: Callable[[dict[str, Entry]], T]) -> T:
+        """Apply `change` to the entries at and under `paths` (every entry it may read, add or remove)
+        under the lock, and rewrite the files whose bytes change, each atomically; every file is
+        checked before the first is written. If `change` raises, or the result is invalid, every file
+        is left byte for byte as it was. A sharded index reads only the shards holding those entries;
+        when a path is no entry (a directory, or a path the change adds), or the change brings a path,
+        specimen or patient, also the shards changed since the note of rows last saw them, and the
+        rules that span shards are checked against its rows. The cost follows the change."""
         if self.single is not None:
             return storage.update(self.single, change)
-        with storage.locked(self.directory / storage.INDEX_PATH.name):
-            index = self.load()
+        with (
+            storage.locked(self.directory / storage.INDEX_PATH.name),
+            rows.Note.open(self.notes, self.fanout) as note,
+        ):
+            numbered, _ = self.files()
+            stats = self._stats(numbered)  # every shard: a link among them is refused, as `load` would
+            held: dict[int, bytes | Problem] = {}
+            index: dict[str, Entry] = {}
+
+            def take(numbers: Iterable[int]) -> None:
+                for number in sorted(set(numbers) & numbered.keys() - held.keys()):
+                    held[number] = self.read(numbered[number])
+                    index.update(self._entries(number, numbered[number], held[number], False))
+
+            take(shards.number_of(path, self.fanout) for path in paths)
+            current = not set(paths) <= index.keys()
+            if current:  # what is under a directory is found in the note's rows
+                self._bring(note, numbered, stats)
+                take(note.numbers_under(paths))
+            before = _rows(index, self.fanout)
             result = change(index)
-            self.write(index)
+            spread = shards.spread(index, self.fanout)
+            if not spread.keys() <= held.keys() | {shards.number_of(path, self.fanout) for path in paths}:
+                raise ValueError("Layout.update: the change added an entry below none of its paths")
+            texts = _texts(index, spread)
+            changed = {number: text for number, text in texts.items() if held.get(number) != text}
+            emptied = sorted(held.keys() - texts.keys())
+            self._check(changed)
+            after = _rows(index, self.fanout)
+            if not current and any(set(after[n]) - set(before.get(n, ())) for n in changed):
+                self._bring(note, numbered, stats)
+                current = True
+            recorded = note.blobs()
+            came: list[rows.Row] = []
+            for number in [*changed, *emptied]:
+                # A note not brought current keeps its rows of a shard only if they were of its old bytes.
+                old = held.get(number)
+                if current or (isinstance(old, bytes) and recorded.get(number) == note.blob_id(old)):
+                    text = changed.get(number)
+                    blob = None if text is None else note.blob_id(text)
+                    came += note.replace(number, blob, after.get(number, []))
+            for path, problem in note.problems(came):
+                raise CheckFailed(f"{problem.format(str(self.file_of(path)))}; the index was not changed")
+            attributes.ensure(self.shard_directory, self.within, attributes.SHARD_RULES, create_parents=True)
+            storage.ensure_gitignore(self.shard_directory, self.within)
+            self._write(changed)
+            for number in emptied:
+                fs.unlink(numbered[number], self.within)
+            for number, stat in self._stats(changed.keys()).items():
+                note.saw(number, stat)
             return result
 
-    def update_entries(self, paths: Collection[str], change: Callable[[dict[str, Entry]], T]) -> T:
-        """`update` for a change to some of the entries at `paths` that keeps every path, patient and
-        specimen (what the rules across shards read): only the shards holding `paths` are read,
-        given to `change` and rewritten, so memory follows the change, not the index."""
-        if self.single is not None:
-            return storage.update(self.single, change)
-        with storage.locked(self.directory / storage.INDEX_PATH.name):
-            numbered, _ = self.files()
-            wanted = {shards.number_of(path, self.fanout) for path in paths} & numbered.keys()
-            index: dict[str, Entry] = {}
-            for number in sorted(wanted):
-                index.update(self._entries(number, numbered[number], self.read(numbered[number]), False))
-            before = _subjects(index)
-            result = change(index)
-            if _subjects(index) != before:
-                raise ValueError("update_entries: the change moved a path, a patient or a specimen")
-            texts = _texts(index, self.fanout)
-            changed = {n: text for n, text in texts.items() if _differs(numbered[n], text, self)}
-            self._check(changed)
-            self._write(changed)
-            return result
+    def _bring(self, note: rows.Note, numbered: Mapping[int, Path], stats: Mapping[int, rows.Stat]) -> None:
+        """Make the note hold the rows of the shard files as they are, reading only those whose stat
+        it has not seen (and parsing only those whose bytes it has not): a fresh note reads them all.
+        A problem in a shard, or across shards, is refused as `load` refuses it."""
+        recorded = note.blobs()
+        for number in recorded.keys() - numbered.keys():
+            note.replace(number, None, [])
+        references: list[rules.Reference] = []
+        came: list[rows.Row] = []
+        for number, stat in stats.items():
+            if note.settled(number, stat):
+                continue
+            raw = self.read(numbered[number])
+            blob = note.blob_id(raw) if isinstance(raw, bytes) else None
+            if blob is None or blob != recorded.get(number):
+                part = self._entries(number, numbered[number], raw, False)
+                held = [(path, entry.specimen, entry.patient) for path, entry in part.items()]
+                changes = note.replace(number, blob, rows.rows_of(held, number))
+                if recorded:
+                    came += changes
+                else:
+                    references += held
+            note.saw(number, stat)
+        problems = note.problems(came) if recorded else rules.cross_file_problems(references, self.file_of)
+        for path, problem in problems:
+            raise CheckFailed(f"{problem.format(str(self.file_of(path)))}; run 'lfs-meta validate' for all")
+
+    def _stats(self, numbers: Iterable[int]) -> dict[int, rows.Stat]:
+        """The stat of shard files by number; UnsafePath when one is a link or no regular file."""
+        names = {shards.file_name(number, self.fanout): number for number in sorted(numbers)}
+        try:
+            found = fs.regular_stats(self.shard_directory, self.within, names)
+        except OSError as exc:
+            raise UserError(f"{self.shard_directory}: cannot read: {exc.strerror}") from None
+        return {names[name]: rows.stat_of(info) for name, info in found.items()}
 
     def write(self, index: Mapping[str, Entry]) -> None:
         """Make the layout's files hold exactly `index`, each replaced atomically, all checked before
         the first is written (the caller holds the lock)."""
         numbered, _ = self.files()
-        texts = _texts(index, self.fanout)
+        texts = _texts(index, shards.spread(index, self.fanout))
         if self.single is not None and not texts:
             texts[0] = storage.dumps({}).encode()
         changed = {
@@ -301,14 +366,18 @@ class Layout:
 _COMPANIONS = (attributes.FILE_NAME, ".gitignore")
 
 
-def _subjects(index: Mapping[str, Entry]) -> dict[str, tuple[str | None, str | None]]:
-    return {path: (entry.patient, entry.specimen) for path, entry in index.items()}
+def _rows(index: Mapping[str, Entry], fanout: int) -> dict[int, list[rows.Row]]:
+    return {
+        number: rows.rows_of(((path, index[path].specimen, index[path].patient) for path in held), number)
+        for number, held in shards.spread(index, fanout).items()
+    }
 
 
-def _texts(index: Mapping[str, Entry], fanout: int) -> dict[int, bytes]:
+def _texts(index: Mapping[str, Entry], spread: Mapping[int, list[str]]) -> dict[int, bytes]:
+    """Each shard's canonical bytes, given which paths each holds (`shards.spread`)."""
     return {
         number: storage.dumps({path: index[path] for path in sorted(paths)}).encode("utf-8")
-        for number, paths in shards.spread(index, fanout).items()
+        for number, paths in spread.items()
     }
 
 

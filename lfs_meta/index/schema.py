@@ -13,10 +13,13 @@ if TYPE_CHECKING:
 SCHEMA_FILE = "metadata.schema.json"
 
 
+def source() -> bytes:
+    return resources.files("lfs_meta.schemas").joinpath(SCHEMA_FILE).read_bytes()
+
+
 @functools.cache
 def load_schema() -> dict[str, Any]:
-    text = resources.files("lfs_meta.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(source())
     return schema
 
 
