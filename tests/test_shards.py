@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +22,8 @@ from hypothesis import strategies as st
 from lfs_meta.cli import main
 from lfs_meta.drift import pushed
 from lfs_meta.index import paths, rows, rules, shards, strictjson, urls
+from lfs_meta.index.layout import Layout
+from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
 from conftest import commit_all, git
@@ -408,6 +412,132 @@ def test_a_linked_shard_directory_or_shard_is_refused_in_one_line(
     before = outside.read_bytes()
     assert main(["untrack", "data/d1/f1.vcf"]) == 2
     assert outside.read_bytes() == before  # never written through the link
+
+
+# --- a change costs its shards, not the index ----------------------------------------------------
+
+
+def reads_of(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The shard files read from now on, by name, as the Layout reads them."""
+    names: list[str] = []
+    real_read = Layout.read
+
+    def counted(self: Layout, path: Path) -> bytes | Problem:
+        names.append(path.name)
+        return real_read(self, path)
+
+    monkeypatch.setattr(Layout, "read", counted)
+    return names
+
+
+def track(tmp_path: Path, path: str, *more: str) -> int:
+    source = tmp_path / f"object-{len(path)}-{abs(hash(path))}"
+    source.write_bytes(path.encode())
+    return main(["track-remote", source.as_uri(), "--path", path, *more])
+
+
+def shard_bytes(repo: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in (repo / ".lfs-meta" / "shards-8").glob("*.json")}
+
+
+def test_a_change_reads_only_its_own_shards_once_the_note_has_seen_the_others(
+    sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(rows, "_SETTLED_NS", 0)  # no clock tick to wait out in a test
+    reads = reads_of(monkeypatch)
+    assert track(tmp_path, "new/a.vcf") == 0
+    assert len(reads) == 8 + 1  # a fresh note: every shard once, then the target's to change it
+    own = {shard_path(sharded, 8, path).name for path in ("new/dir/b.vcf", "new/dir/c.vcf")}
+    reads.clear()
+    assert track(tmp_path, "new/dir/b.vcf") == 0 and track(tmp_path, "new/dir/c.vcf") == 0
+    assert set(reads) == own and len(reads) == 2
+    reads.clear()
+    assert main(["untrack", "new/dir"]) == 0  # a directory: its entries' shards, found in the note
+    assert "untracked 2: new/dir/b.vcf, new/dir/c.vcf" in capsys.readouterr().out
+    assert set(reads) == own
+    reads.clear()
+    assert track(tmp_path, "new/a.vcf/inside.vcf") == 1  # the rules across shards, from the note
+    assert "'new/a.vcf' is tracked as a file" in capsys.readouterr().err
+    assert reads == [shard_path(sharded, 8, "new/a.vcf/inside.vcf").name]
+    assert main(["validate"]) == 0
+
+
+def test_a_hand_edit_since_the_note_saw_a_shard_is_read_before_a_change_is_checked(
+    sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(rows, "_SETTLED_NS", 0)
+    assert track(tmp_path, "new/a.vcf") == 0
+    file_over, inside = "hand/made", "hand/made/inside.vcf"
+    assert shard_path(sharded, 8, file_over) != shard_path(sharded, 8, inside)
+    add(sharded, file_over, {"remote_url": "s3://bkt/hand", "size": 1})
+    before = shard_bytes(sharded)
+    capsys.readouterr()
+    assert track(tmp_path, inside) == 1
+    assert "'hand/made' is tracked as a file" in capsys.readouterr().err
+    assert shard_bytes(sharded) == before
+
+
+def test_a_shard_edited_in_place_to_its_own_size_and_times_is_still_read_again(
+    sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Size and mtime kept (os.utime) do not hide an edit: the note compares the change time too."""
+    monkeypatch.setattr(rows, "_SETTLED_NS", 0)
+    assert track(tmp_path, "new/a.vcf") == 0
+    path = next(p for p, entry in entries(300).items() if entry["specimen"] == "Specimen/s3")
+    shard = shard_path(sharded, 8, path)
+    info = shard.stat()
+    text = shard.read_text()
+    edited = text.replace(
+        f'"{path}": {{\n    "patient": "Patient/p3"', f'"{path}": {{\n    "patient": "Patient/p4"'
+    )
+    assert edited != text and len(edited) == len(text)
+    with shard.open("r+") as stream:  # in place: the same file, its size unchanged
+        stream.write(edited)
+    os.utime(shard, ns=(info.st_atime_ns, info.st_mtime_ns))
+    capsys.readouterr()
+    assert track(tmp_path, "new/b.vcf") == 1
+    err = capsys.readouterr().err
+    assert "Specimen/s3 is from" in err and "run 'lfs-meta validate'" in err
+
+
+def test_a_stat_is_trusted_only_once_the_file_is_older_than_when_it_was_seen() -> None:
+    with rows.Note.open(None, 8) as note:
+        note.replace(3, "blob", [])
+        now = time.time_ns()
+        note.saw(3, (10, now, now, 7))  # written in the tick it was seen: it may change within it
+        assert not note.settled(3, (10, now, now, 7))
+        old = now - 5_000_000_000
+        note.saw(3, (10, old, old, 7))
+        assert note.settled(3, (10, old, old, 7))
+        assert not note.settled(3, (10, old, old + 1, 7))  # changed since: its change time says so
+        assert not note.settled(4, (10, old, old, 7))  # never seen
+
+
+def _track_many(root: str, worker: int, count: int) -> None:
+    os.chdir(root)
+    for i in range(count):
+        source = Path(root).parent / f"w{worker}-{i}"
+        source.write_bytes(b"x" * i)
+        assert main(["track-remote", source.as_uri(), "--path", f"w{worker}/f{i}.vcf"]) == 0
+
+
+def test_parallel_writers_of_a_sharded_index_lose_nothing_and_leave_the_note_current(
+    sharded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workers, per_worker = 4, 8
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_track_many, args=(str(sharded), w, per_worker)) for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    assert len(listed(capsys)) == 300 + workers * per_worker
+    assert main(["validate"]) == 0
+    with contextlib.closing(sqlite3.connect(sharded / ".git" / "lfs-meta" / "index-8.sqlite")) as note:
+        assert note.execute("SELECT count(*) FROM entry").fetchone() == (300 + workers * per_worker,)
 
 
 @pytest.mark.parametrize("name", ["shards-3", "shards-0"])
