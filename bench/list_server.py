@@ -2,11 +2,11 @@
 
 .venv/bin/python bench/list_server.py N PORT
 
-It answers what `lfs-meta check` and a raw boto3 LIST loop send: GetBucketVersioning (not versioned)
-and ListObjectsV2 pages of up to 1,000 keys, path-style, over HTTP; it counts every request and
-prints the count to stderr when stopped. Object i is `run7/batch<i % 100>/sample<i>.vcf.gz` in bucket
-`cohort-bucket`, with the size and ETag bench/init_meta.py's `entry(i)` records, so an index of
-those entries is unchanged against it.
+It answers what `lfs-meta check` and a raw boto3 LIST loop send: GetBucketVersioning (not versioned),
+ListObjectsV2 pages of up to 1,000 keys, and HeadObject (a check of a few paths), path-style, over
+HTTP; it counts every request and prints the count to stderr when stopped. Object i is
+`run7/batch<i % 100>/sample<i>.vcf.gz` in bucket `cohort-bucket`, with the size and ETag
+bench/init_meta.py's `entry(i)` records, so an index of those entries is unchanged against it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 BUCKET = "cohort-bucket"
@@ -67,6 +67,11 @@ class Objects:
         more = start + limit < len(self.keys) and self.keys[start + limit].startswith(prefix)
         return found, more
 
+    def number(self, name: str) -> int | None:
+        position = bisect.bisect_left(self.keys, name)
+        found = position < len(self.keys) and self.keys[position] == name
+        return self.numbers[position] if found else None
+
 
 class Handler(BaseHTTPRequestHandler):
     objects: Objects
@@ -92,6 +97,20 @@ class Handler(BaseHTTPRequestHandler):
             self._list(query)
         else:
             self._send(501, "<Error><Code>NotImplemented</Code><Message>only LIST</Message></Error>")
+
+    def do_HEAD(self) -> None:
+        Handler.requests += 1
+        bucket, _, name = unquote(urlsplit(self.path).path).lstrip("/").partition("/")
+        number = self.objects.number(name) if bucket == BUCKET else None
+        self.send_response(404 if number is None else 200)
+        if number is not None:
+            self.send_header("Content-Length", str(5_000_000_000 + number))
+            self.send_header("ETag", f'"{number:032x}"')
+            self.send_header("Last-Modified", "Sat, 31 Jan 2026 12:00:00 GMT")
+            self.send_header("Content-Type", "application/octet-stream")
+        else:
+            self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _list(self, query: dict[str, list[str]]) -> None:
         prefix = query.get("prefix", [""])[0]
