@@ -335,9 +335,9 @@ def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_
     real_parts = scan.check_parts
 
     def counted(providers: Providers, parts: scan.Parts, jobs: int) -> Any:
-        def each() -> Any:
+        def each(keep: scan.Keep | None) -> Any:
             passes.append(hold[0])
-            return parts()
+            return parts(keep)
 
         return real_parts(providers, each, jobs, hold[0])
 

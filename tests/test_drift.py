@@ -193,7 +193,7 @@ def test_a_check_in_batches_finds_and_costs_what_one_pass_does(
 
     def checked(hold: int) -> tuple[list[compare.Finding], dict[str, Entry], dict[str, int]]:
         store = Store(objects)
-        result = scan.check_parts(InMemory(store), lambda: parts, jobs=2, hold=hold)
+        result = scan.check_parts(InMemory(store), lambda keep: parts, jobs=2, hold=hold)
         return result.findings, result.drifted, dict(store.requests.operations)
 
     whole = checked(len(entries) + 1)

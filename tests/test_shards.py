@@ -19,10 +19,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lfs_meta import processes
 from lfs_meta.cli import main
 from lfs_meta.drift import pushed
+from lfs_meta.errors import CheckFailed
+from lfs_meta.index import layout as layouts
 from lfs_meta.index import paths, rows, rules, shards, strictjson, urls
-from lfs_meta.index.layout import Layout
+from lfs_meta.index.entry import Entry
+from lfs_meta.index.layout import Layout, Passes
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
@@ -498,6 +502,32 @@ def test_a_shard_edited_in_place_to_its_own_size_and_times_is_still_read_again(
     assert track(tmp_path, "new/b.vcf") == 1
     err = capsys.readouterr().err
     assert "Specimen/s3 is from" in err and "run 'lfs-meta validate'" in err
+
+
+def test_a_pass_after_the_first_parses_only_what_it_keeps_and_checks_again_what_changed(
+    sharded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "MIN_PARTS", 10_000)  # here, so the full parses can be counted
+    full: list[int] = []
+    real_parse = layouts._parse_part
+
+    def counted(piece: tuple[int, str, bytes | Problem, int, bool]) -> tuple[int, dict[str, Entry]]:
+        full.append(piece[0])
+        return real_parse(piece)
+
+    monkeypatch.setattr(layouts, "_parse_part", counted)
+    passes = Passes(Repo.discover(sharded).index)
+    assert sum(len(part) for part in passes(None)) == 300 and len(full) == 8
+    kept = [path for part in passes(lambda url: url.endswith("7")) for path in part]
+    assert len(full) == 8 and sorted(kept) == sorted(
+        path for path, entry in entries(300).items() if str(entry["remote_url"]).endswith("7")
+    )
+    add(sharded, "data/new.vcf", {"remote_url": "s3://bkt/new7", "size": 1})
+    kept = [path for part in passes(lambda url: url.endswith("7")) for path in part]
+    assert full[8:] == [shards.number_of("data/new.vcf", 8)] and "data/new.vcf" in kept
+    add(sharded, "data/bad.vcf", {"remote_url": "s3://bkt/bad7", "size": -1})
+    with pytest.raises(CheckFailed, match="size"):
+        list(passes(lambda url: True))
 
 
 def test_a_stat_is_trusted_only_once_the_file_is_older_than_when_it_was_seen() -> None:

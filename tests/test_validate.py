@@ -531,7 +531,7 @@ def test_fast_parse_is_exactly_the_strict_one_or_declines(value: object, newline
         return dict(pairs)
 
     strict = json.loads(raw, object_pairs_hook=pairs_hook)
-    fast = strictjson._parse_canonical(raw)
+    fast = strictjson.parse_canonical(raw)
     if fast is not None:
         assert not repeated
         assert _typed(fast) == _typed(strict)
@@ -547,7 +547,7 @@ def test_fast_parse_is_exactly_the_strict_one_or_declines(value: object, newline
 )
 def test_fast_parse_takes_every_index_lfs_meta_writes(value: dict[str, object]) -> None:
     raw = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-    fast = strictjson._parse_canonical(raw)
+    fast = strictjson.parse_canonical(raw)
     assert fast is not None and _typed(fast) == _typed(value)
 
 

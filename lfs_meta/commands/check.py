@@ -13,6 +13,7 @@ from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.layout import Passes
 from lfs_meta.repo import Repo
 
 
@@ -30,7 +31,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         )
         parts = scan.held(chosen)
     else:
-        parts = repo.index.parts  # a shard at a time: a large index is never held whole
+        parts = Passes(repo.index)  # a shard at a time: a large index is never held whole
     options = providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     remotes = providers.Providers(options)
     checked = scan.check_parts(remotes, parts, args.jobs)

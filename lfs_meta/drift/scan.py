@@ -11,7 +11,7 @@ import io
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -29,7 +29,8 @@ LIST_PAGE = 1000
 
 
 HOLD = 250_000  # entries held at once; a larger index is checked in passes over it, a batch of listings each
-Parts = Callable[[], Iterable[Mapping[str, Entry]]]  # every entry, a part at a time; one call per pass
+Keep = Callable[[str], bool]  # by remote URL: the entries a pass needs (None: all)
+Parts = Callable[[Keep | None], Iterable[Mapping[str, Entry]]]  # every entry, a part at a time, per pass
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def check(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> list
 
 def held(entries: Mapping[str, Entry]) -> Parts:
     """Entries already in memory, as the one part of every pass."""
-    return lambda: [entries]
+    return lambda keep: [entries]
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD)
     directories: Directories = {}
     kept: dict[str, Entry] | None = {}
     total = 0
-    for number, part in enumerate(parts()):
+    for number, part in enumerate(parts(None)):
         count_directories(part.values(), directories)
         total += len(part)
         if kept is not None:
@@ -302,12 +303,11 @@ def _batched(
             sizes[route.get(directory)] += count
     sizes[None] += total - sum(sizes.values())
     for wanted in batches(sizes, hold):
-        yield {
-            path: entry
-            for part in parts()
-            for path, entry in part.items()
-            if route.get(directory_of(entry.remote_url)) in wanted
-        }
+
+        def keep(url: str, wanted: Collection[str | None] = wanted) -> bool:
+            return route.get(directory_of(url)) in wanted
+
+        yield {path: entry for part in parts(keep) for path, entry in part.items() if keep(entry.remote_url)}
 
 
 def one(providers: Providers, path: str, entry: Entry) -> Finding:

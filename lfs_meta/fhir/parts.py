@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from lfs_meta import config, fs, git
+from lfs_meta import config, fs, git, processes
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import mapping, meta, stamp
 from lfs_meta.index import rows, shards, storage
@@ -164,7 +164,7 @@ class Note:
         )
 
 
-ReadShards = Callable[[list[int]], Iterator[tuple[int, dict[str, Entry]]]]
+ReadShards = Callable[[list[int]], Iterator[tuple[int, bytes, str]]]  # (number, bytes, name as shown)
 Put = Callable[[str, bytes | None], None]  # a META/ file's name and the bytes it must hold (None: none)
 
 
@@ -193,10 +193,13 @@ def plan(
         if present_ids.get(name) != expected[name]:
             put(name, data)
 
+    def mapped(numbers: list[int]) -> Iterator[tuple[int, ShardOutput]]:
+        parts = ((number, raw, name, fanout, settings) for number, raw, name in read(numbers))
+        return processes.ordered(_map_part, parts, len(numbers))
+
     touched: set[tuple[str, int]] = set()
     note.db.execute("BEGIN")
-    for number, entries in read(changed):
-        output = map_shard(entries, settings, fanout)
+    for number, output in mapped(changed):
         documents = stamp.blob_id(output.documents, object_format) if output.documents else None
         touched |= note.replace(number, shard_ids[number], documents, output)
         regenerated(part_name(DOCUMENTS, number, fanout), output.documents or None)
@@ -224,8 +227,8 @@ def plan(
         for n in shard_ids
         if (name := part_name(DOCUMENTS, n, fanout)) not in done and present_ids.get(name) != expected[name]
     ]
-    for number, entries in read(redo):
-        put(part_name(DOCUMENTS, number, fanout), map_shard(entries, settings, fanout).documents or None)
+    for number, output in mapped(redo):
+        put(part_name(DOCUMENTS, number, fanout), output.documents or None)
     for name in present_ids:
         if is_part_name(name) and name not in expected:
             regenerated(name, None)  # a part of another fan-out, or of nothing now
@@ -365,12 +368,11 @@ class _Staged:
     def meta_ids(self) -> dict[str, str]:
         return self.meta
 
-    def read(self, numbers: list[int]) -> Iterator[tuple[int, dict[str, Entry]]]:
+    def read(self, numbers: list[int]) -> Iterator[tuple[int, bytes, str]]:
         found = git.blobs_in_turns(self.root, [self.shards[n] for n in numbers])
         for number, (_, raw) in zip(numbers, found, strict=True):
             if raw is not None:
-                name = f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
-                yield number, _entries(raw, number, self.fanout, name)
+                yield number, raw, f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
 
 
 class _OnDisk:
@@ -404,17 +406,22 @@ class _OnDisk:
                     continue
         return ids
 
-    def read(self, numbers: list[int]) -> Iterator[tuple[int, dict[str, Entry]]]:
+    def read(self, numbers: list[int]) -> Iterator[tuple[int, bytes, str]]:
         for number in numbers:
             path = self.layout.path_of(number)
-            raw = self.layout.read(path)
-            yield number, _entries(self._readable(path, raw), number, self.layout.fanout, str(path))
+            yield number, self._readable(path, self.layout.read(path)), str(path)
 
     def _readable(self, path: Path, raw: bytes | Problem) -> bytes:
         if isinstance(raw, Problem):
             where = meta.shown(self.output.parent)
             raise CheckFailed(f"{storage.failure([raw], str(path))}; {where}/ was left as it was")
         return raw
+
+
+def _map_part(part: tuple[int, bytes, str, int, config.Config]) -> tuple[int, ShardOutput]:
+    """One shard's bytes parsed, checked and mapped: the work `processes.ordered` spreads."""
+    number, raw, name, fanout, settings = part
+    return number, map_shard(_entries(raw, number, fanout, name), settings, fanout)
 
 
 def _entries(raw: bytes, number: int, fanout: int, name: str) -> dict[str, Entry]:

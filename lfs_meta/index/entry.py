@@ -40,6 +40,10 @@ class Entry:
         shared = {name: sys.intern(obj[name]) for name in _REPEATED if obj.get(name) is not None}
         return cls(**{**obj, **shared})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent from a worker process (a shard parsed there): the shared empty mapping goes as None.
+        return (_rebuilt, tuple(None if value is _NONE else value for value in _values(self)))
+
     def known_checksums(self) -> dict[str, str]:
         """The recorded checksums, and the ETag as the MD5 where the store says it is one."""
         checksums = dict(self.checksums)
@@ -55,3 +59,19 @@ class Entry:
             if value is not None and value != {}:
                 out[f.name] = dict(value) if isinstance(value, Mapping) else value
         return out
+
+
+def _values(entry: Entry) -> list[Any]:
+    return [getattr(entry, f.name) for f in fields(entry)]
+
+
+def _rebuilt(*values: Any) -> Entry:
+    """An entry as `Entry.__reduce__` sent it."""
+    named = {f.name: value for f, value in zip(fields(Entry), values, strict=True)}
+    for name in ("checksums", "extra"):
+        if named[name] is None:
+            named[name] = _NONE
+    for name in _REPEATED:
+        if named[name] is not None:
+            named[name] = sys.intern(named[name])
+    return Entry(**named)

@@ -9,13 +9,14 @@ specimen) are checked across all of them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lfs_meta import fs
+from lfs_meta import fs, processes
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.index import attributes, rows, rules, selection, shards, storage, strictjson
 from lfs_meta.index.entry import Entry
@@ -173,33 +174,23 @@ class Layout:
             chosen.update((path, part[path]) for path in paths if wanted[path] == number and path in part)
         directories = [target for target in paths if target not in chosen]  # nothing is under a file
         if directories:
-            for part in self.parts():
+            for part in Passes(self)():
                 chosen.update(selection.matching(part, directories))
         selection.refuse_unmatched(chosen, paths, self.shown)
         return chosen
 
-    def parts(self) -> Iterator[dict[str, Entry]]:
-        """Every entry, a shard at a time, for work that never needs them all at once. Each shard is
-        checked as `load` checks it; the rules that span shards are left to `validate`, which holds
-        one row per entry to check them."""
-        if self.single is not None:
-            yield storage.load(self.single)
-            return
-        for _, part in self._parts(misfiled=False):
-            yield part
-
     def _parts(self, misfiled: bool) -> Iterator[tuple[Path, dict[str, Entry]]]:
-        for number, path, raw in self.raw_shards():
-            yield path, self._entries(number, path, raw, misfiled)
+        """Each shard's entries, parsed and checked in worker processes (one per core) when there
+        are a few shards, a few at a time."""
+        numbered, _ = self.files()
+        pieces = (
+            (number, str(path), self.read(path), self.fanout, misfiled) for number, path in numbered.items()
+        )
+        for number, part in processes.ordered(_parse_part, pieces, len(numbered)):
+            yield numbered[number], part
 
     def _entries(self, number: int, path: Path, raw: bytes | Problem, misfiled: bool) -> dict[str, Entry]:
-        if isinstance(raw, Problem):
-            data, problems = None, [raw]
-        elif misfiled:
-            data, problems = storage.parse_checked(raw)
-        else:
-            data, problems = parse_shard(raw, number, self.fanout)
-        return storage.entries(data, problems, str(path))
+        return _parse_part((number, str(path), raw, self.fanout, misfiled))[1]
 
     def check(self) -> FileProblems:
         """Every problem, file by file; a FileNotFoundError when there is no index."""
@@ -210,12 +201,10 @@ class Layout:
             raise FileNotFoundError(self.shard_directory)
         results: dict[Path, list[Problem]] = {}
         references: list[rules.Reference] = []
-        for number, shard, raw in self.raw_shards():
-            if isinstance(raw, Problem):
-                results[shard] = [raw]
-                continue
-            data, results[shard] = parse_shard(raw, number, self.fanout)
-            references.extend(_references(data))
+        pieces = ((number, self.read(path), self.fanout) for number, path in numbered.items())
+        for number, problems, held in processes.ordered(_check_part, pieces, len(numbered)):
+            results[numbered[number]] = problems
+            references += held
         for key, problem in rules.cross_file_problems(references, self.file_of):
             results.setdefault(self.file_of(key), []).append(problem)
         for stray in strays:
@@ -366,6 +355,55 @@ class Layout:
 _COMPANIONS = (attributes.FILE_NAME, ".gitignore")
 
 
+class Passes:
+    """The index read in passes, a shard at a time, by work that cannot hold it whole (`check`).
+    Every shard is parsed and checked in each pass as `load` does, except that a shard whose bytes
+    are those an earlier pass checked (its hash says so) is only parsed, and only the entries whose
+    remote URL `keep` wants are made: a pass after the first costs a fraction of a full read."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.checked: dict[Path, bytes] = {}  # shard -> hash of the bytes found valid
+
+    def __call__(self, keep: Callable[[str], bool] | None = None) -> Iterator[dict[str, Entry]]:
+        if self.layout.single is not None:
+            yield self.layout.load()
+            return
+        if not self.checked:
+            yield from self._first()
+            return
+        for number, path in self.layout.files()[0].items():
+            raw = self.layout.read(path)
+            digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None
+            seen = isinstance(raw, bytes) and self.checked.get(path) == digest
+            data = strictjson.parse_canonical(raw) if seen and isinstance(raw, bytes) else None
+            if not isinstance(data, dict):
+                yield _parse_part((number, str(path), raw, self.layout.fanout, False))[1]
+                if digest:
+                    self.checked[path] = digest
+                continue
+            yield {
+                key: Entry.from_json(value)
+                for key, value in data.items()
+                if keep is None or keep(value["remote_url"])
+            }
+
+    def _first(self) -> Iterator[dict[str, Entry]]:
+        numbered, _ = self.layout.files()
+        digests: dict[int, bytes] = {}
+
+        def pieces() -> Iterator[tuple[int, str, bytes | Problem, int, bool]]:
+            for number, path in numbered.items():
+                raw = self.layout.read(path)
+                if isinstance(raw, bytes):
+                    digests[number] = hashlib.sha256(raw).digest()
+                yield number, str(path), raw, self.layout.fanout, False
+
+        for number, part in processes.ordered(_parse_part, pieces(), len(numbered)):
+            self.checked[numbered[number]] = digests.pop(number)
+            yield part
+
+
 def _rows(index: Mapping[str, Entry], fanout: int) -> dict[int, list[rows.Row]]:
     return {
         number: rows.rows_of(((path, index[path].specimen, index[path].patient) for path in held), number)
@@ -396,6 +434,27 @@ def parse_shard(raw: bytes, number: int, fanout: int) -> tuple[Any, list[Problem
         for path in data
         if shards.number_of(path, fanout) != number
     ]
+
+
+def _parse_part(piece: tuple[int, str, bytes | Problem, int, bool]) -> tuple[int, dict[str, Entry]]:
+    """A shard's entries, checked; with `misfiled`, an entry in a shard not its own is taken."""
+    number, shown, raw, fanout, misfiled = piece
+    if isinstance(raw, Problem):
+        data, problems = None, [raw]
+    elif misfiled:
+        data, problems = storage.parse_checked(raw)
+    else:
+        data, problems = parse_shard(raw, number, fanout)
+    return number, storage.entries(data, problems, shown)
+
+
+def _check_part(piece: tuple[int, bytes | Problem, int]) -> tuple[int, list[Problem], list[rules.Reference]]:
+    """A shard's own problems, and what the rules across shards read of its entries."""
+    number, raw, fanout = piece
+    if isinstance(raw, Problem):
+        return number, [raw], []
+    data, problems = parse_shard(raw, number, fanout)
+    return number, problems, _references(data)
 
 
 def _references(data: Any) -> list[rules.Reference]:

@@ -64,7 +64,7 @@ def parse(raw: bytes, max_bytes: int = MAX_INDEX_BYTES) -> Parsed:
     too_big = size_problem(len(raw), max_bytes)
     if too_big:
         return Parsed(None, [too_big])
-    fast = _parse_canonical(raw)  # before decoding: the text would be one more copy of the file held
+    fast = parse_canonical(raw)  # before decoding: the text would be one more copy of the file held
     if fast is not None:
         return Parsed(fast, [])
     text = _decode(raw)
@@ -85,7 +85,7 @@ def parse(raw: bytes, max_bytes: int = MAX_INDEX_BYTES) -> Parsed:
     return Parsed(data, problems)
 
 
-def _parse_canonical(raw: bytes) -> Any | None:
+def parse_canonical(raw: bytes) -> Any | None:
     """The parse of an index as lfs-meta writes it (sorted keys, two-space indent), 2x faster than
     the strict reader; None for any other text, which the strict reader then reads.
 

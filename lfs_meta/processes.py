@@ -1,0 +1,45 @@
+"""Work on independent parts (index shards) spread over the cores, a few parts in flight at a time."""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+IN_FLIGHT = 2  # parts per worker submitted ahead: memory follows the workers, not the parts
+MIN_PARTS = 4  # fewer are done here: starting workers would cost more than it saves
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, which a container or `taskset` narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def ordered(function: Callable[[T], R], parts: Iterable[T], count: int) -> Iterator[R]:
+    """`function` of each of the `count` parts, in their order: in one worker process per core when
+    there are at least MIN_PARTS and more than one core, else in this process. `function` must be a
+    module-level function; an exception it raises is raised here, and the workers are stopped."""
+    workers = min(cores(), count)
+    if workers < 2 or count < MIN_PARTS:
+        yield from map(function, parts)
+        return
+    # A fork starts at once with every module imported; with other threads running, a lock one of
+    # them holds would stay held in the child, so then the workers are started afresh.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    try:
+        pending: collections.deque[Future[R]] = collections.deque()
+        for part in parts:
+            pending.append(pool.submit(function, part))
+            if len(pending) >= IN_FLIGHT * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
