@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,18 +21,29 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def ordered(function: Callable[[T], R], parts: Iterable[T], count: int) -> Iterator[R]:
+_SHARED: dict[str, Any] = {}  # what `ordered` gives every part alike, set in each worker once
+
+
+def shared() -> Any:
+    """The `shared` value of the `ordered` call this part is done for."""
+    return _SHARED.get("value")
+
+
+def ordered(function: Callable[[T], R], parts: Iterable[T], count: int, shared: Any = None) -> Iterator[R]:
     """`function` of each of the `count` parts, in their order: in one worker process per core when
     there are at least MIN_PARTS and more than one core, else in this process. `function` must be a
-    module-level function; an exception it raises is raised here, and the workers are stopped."""
+    module-level function; `shared()` gives it `shared` (sent to each worker once, not with every
+    part). An exception it raises is raised here, and the workers are stopped."""
     workers = min(cores(), count)
     if workers < 2 or count < MIN_PARTS:
-        yield from map(function, parts)
+        yield from _here(function, parts, shared)
         return
     # A fork starts at once with every module imported; with other threads running, a lock one of
     # them holds would stay held in the child, so then the workers are started afresh.
     method = "fork" if threading.active_count() == 1 else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(method), initializer=_share, initargs=(shared,)
+    )
     try:
         pending: collections.deque[Future[R]] = collections.deque()
         for part in parts:
@@ -43,3 +54,18 @@ def ordered(function: Callable[[T], R], parts: Iterable[T], count: int) -> Itera
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _share(value: Any) -> None:
+    _SHARED["value"] = value
+
+
+def _here(function: Callable[[T], R], parts: Iterable[T], value: Any) -> Iterator[R]:
+    for part in parts:
+        held = shared()
+        _share(value)
+        try:
+            result = function(part)
+        finally:
+            _share(held)
+        yield result

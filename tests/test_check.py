@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lfs_meta import processes
 from lfs_meta.cli import main
 from lfs_meta.drift import scan
 from lfs_meta.index.layout import Layout
@@ -358,6 +359,7 @@ def test_a_sharded_index_past_what_check_holds_is_checked_in_passes_at_the_same_
         return real_read(self, path)
 
     monkeypatch.setattr(Layout, "read", counted_read)
+    monkeypatch.setattr(processes, "MIN_PARTS", 10_000)  # read here, where they are counted
     code, result = run(capsys, "check", "--update")
     assert (code, result["updated"]) == (0, [drifted])
     # 6 passes over 4 shards, then the drifted entry's shard alone is read again to rewrite it.

@@ -11,7 +11,7 @@ import io
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -303,11 +303,20 @@ def _batched(
             sizes[route.get(directory)] += count
     sizes[None] += total - sum(sizes.values())
     for wanted in batches(sizes, hold):
-
-        def keep(url: str, wanted: Collection[str | None] = wanted) -> bool:
-            return route.get(directory_of(url)) in wanted
-
+        keep = InBatch(route, frozenset(wanted))
         yield {path: entry for part in parts(keep) for path, entry in part.items() if keep(entry.remote_url)}
+
+
+@dataclass(frozen=True)
+class InBatch:
+    """Whether a remote URL is listed by one of a batch's prefixes (None: read with HEAD); an object,
+    so that worker processes can be sent it."""
+
+    route: Mapping[str, str]
+    wanted: frozenset[str | None]
+
+    def __call__(self, url: str) -> bool:
+        return self.route.get(directory_of(url)) in self.wanted
 
 
 def one(providers: Providers, path: str, entry: Entry) -> Finding:

@@ -356,52 +356,53 @@ _COMPANIONS = (attributes.FILE_NAME, ".gitignore")
 
 
 class Passes:
-    """The index read in passes, a shard at a time, by work that cannot hold it whole (`check`).
-    Every shard is parsed and checked in each pass as `load` does, except that a shard whose bytes
-    are those an earlier pass checked (its hash says so) is only parsed, and only the entries whose
-    remote URL `keep` wants are made: a pass after the first costs a fraction of a full read."""
+    """The index read in passes, a shard at a time, by work that cannot hold it whole (`check`), in
+    worker processes. Every shard is parsed and checked in each pass as `load` does, except that a
+    shard whose bytes are those an earlier pass checked (its hash says so) is only parsed; and only
+    the entries whose remote URL `keep` wants are made and sent back, so that a pass after the
+    first costs a fraction of a full read."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.checked: dict[Path, bytes] = {}  # shard -> hash of the bytes found valid
+        self.checked: dict[int, bytes] = {}  # shard number -> hash of the bytes found valid
 
     def __call__(self, keep: Callable[[str], bool] | None = None) -> Iterator[dict[str, Entry]]:
+        """Each shard's entries that `keep` wants (all without it). With spawned workers `keep` is
+        pickled: a module-level function or an object, not a closure."""
         if self.layout.single is not None:
             yield self.layout.load()
             return
-        if not self.checked:
-            yield from self._first()
-            return
-        for number, path in self.layout.files()[0].items():
-            raw = self.layout.read(path)
-            digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None
-            seen = isinstance(raw, bytes) and self.checked.get(path) == digest
-            data = strictjson.parse_canonical(raw) if seen and isinstance(raw, bytes) else None
-            if not isinstance(data, dict):
-                yield _parse_part((number, str(path), raw, self.layout.fanout, False))[1]
-                if digest:
-                    self.checked[path] = digest
-                continue
-            yield {
-                key: Entry.from_json(value)
-                for key, value in data.items()
-                if keep is None or keep(value["remote_url"])
-            }
-
-    def _first(self) -> Iterator[dict[str, Entry]]:
         numbered, _ = self.layout.files()
-        digests: dict[int, bytes] = {}
-
-        def pieces() -> Iterator[tuple[int, str, bytes | Problem, int, bool]]:
-            for number, path in numbered.items():
-                raw = self.layout.read(path)
-                if isinstance(raw, bytes):
-                    digests[number] = hashlib.sha256(raw).digest()
-                yield number, str(path), raw, self.layout.fanout, False
-
-        for number, part in processes.ordered(_parse_part, pieces(), len(numbered)):
-            self.checked[numbered[number]] = digests.pop(number)
+        pieces = ((number, path, self.checked.get(number)) for number, path in numbered.items())
+        shared = (self.layout, keep)
+        for number, digest, part in processes.ordered(_pass_part, pieces, len(numbered), shared):
+            self.checked[number] = digest
             yield part
+
+
+def _pass_part(piece: tuple[int, Path, bytes | None]) -> tuple[int, bytes, dict[str, Entry]]:
+    """One shard of a `Passes` pass: its hash, and the entries its `keep` wants."""
+    number, path, checked = piece
+    layout, keep = processes.shared()
+    raw = layout.read(path)
+    digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else b""
+    data = strictjson.parse_canonical(raw) if isinstance(raw, bytes) and digest == checked else None
+    if isinstance(data, dict):
+        return (
+            number,
+            digest,
+            {
+                path: Entry.from_json(value)
+                for path, value in data.items()
+                if keep is None or keep(value["remote_url"])
+            },
+        )
+    part = _parse_part((number, str(path), raw, layout.fanout, False))[1]
+    return (
+        number,
+        digest,
+        {path: entry for path, entry in part.items() if keep is None or keep(entry.remote_url)},
+    )
 
 
 def _rows(index: Mapping[str, Entry], fanout: int) -> dict[int, list[rows.Row]]:
