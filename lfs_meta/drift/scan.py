@@ -64,10 +64,10 @@ Directories = dict[str, Counter[str]]  # bucket root -> each directory in it hol
 
 def count_directories(entries: Iterable[Entry], directories: Directories) -> Directories:
     """Add `entries` to `directories`, the only thing the listings are planned from."""
-    for entry in entries:
-        root = bucket_root(entry.remote_url)
+    for directory, count in Counter(directory_of(entry.remote_url) for entry in entries).items():
+        root = bucket_root(directory)  # once per directory: parsing every URL took most of the time
         if root is not None:
-            directories.setdefault(root, Counter())[directory_of(entry.remote_url)] += 1
+            directories.setdefault(root, Counter())[directory] += count
     return directories
 
 
