@@ -5,10 +5,14 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from lfs_meta.errors import UserError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,18 +46,33 @@ def ordered(function: Callable[[T], R], parts: Iterable[T], count: int, shared: 
     # them holds would stay held in the child, so then the workers are started afresh.
     method = "fork" if threading.active_count() == 1 else "spawn"
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context(method), initializer=_share, initargs=(shared,)
+        workers, mp_context=multiprocessing.get_context(method), initializer=_start, initargs=(shared,)
     )
     try:
         pending: collections.deque[Future[R]] = collections.deque()
         for part in parts:
             pending.append(pool.submit(function, part))
             if len(pending) >= IN_FLIGHT * workers:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[R]) -> R:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise UserError(
+            "a worker process stopped (out of memory?); run again, on fewer cores if it repeats "
+            "(taskset -c 0 lfs-meta ...)"
+        ) from None
+
+
+def _start(value: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is this process's parent's to handle
+    _share(value)
 
 
 def _share(value: Any) -> None:

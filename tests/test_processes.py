@@ -12,7 +12,7 @@ import pytest
 
 from lfs_meta import processes
 from lfs_meta.cli import main
-from lfs_meta.errors import CheckFailed
+from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.index.entry import Entry
 
 
@@ -24,6 +24,10 @@ def refuse_seven(item: int) -> int:
     if item == 7:
         raise CheckFailed(f"part {item}: refused; fix it")
     return item
+
+
+def die(item: int) -> int:
+    os._exit(3)
 
 
 needs_cores = pytest.mark.skipif(processes.cores() < 2, reason="one core: the work stays in this process")
@@ -53,6 +57,12 @@ def test_a_few_parts_are_done_here() -> None:
 def test_an_error_in_a_worker_is_raised_here_as_itself() -> None:
     with pytest.raises(CheckFailed, match="part 7: refused; fix it"):
         list(processes.ordered(refuse_seven, iter(range(20)), 20))
+
+
+@needs_cores
+def test_a_worker_that_dies_is_one_line_that_says_what_to_do() -> None:
+    with pytest.raises(UserError, match=r"a worker process stopped \(out of memory\?\); run again"):
+        list(processes.ordered(die, iter(range(8)), 8))
 
 
 def test_an_entry_sent_between_processes_comes_back_equal() -> None:

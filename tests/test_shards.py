@@ -481,6 +481,25 @@ def test_a_hand_edit_since_the_note_saw_a_shard_is_read_before_a_change_is_check
     assert shard_bytes(sharded) == before
 
 
+def test_a_change_that_skips_the_note_leaves_a_shard_edited_since_to_be_read_again(
+    sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """untrack of a file needs no note; the shard it rewrites, edited by hand since the note saw it,
+    must not be taken as noted: the next change is checked against what that edit brought."""
+    monkeypatch.setattr(rows, "_SETTLED_NS", 0)
+    assert track(tmp_path, "new/a.vcf") == 0
+    hand = {"remote_url": "s3://bkt/x", "size": 1, "specimen": "Specimen/new", "patient": "Patient/A"}
+    add(sharded, "hand/x.vcf", hand)
+    shard = shard_path(sharded, 8, "hand/x.vcf")
+    assert shard != shard_path(sharded, 8, "z/z.vcf")
+    assert (
+        main(["untrack", next(path for path in entries(300) if shard_path(sharded, 8, path) == shard)]) == 0
+    )
+    capsys.readouterr()
+    assert track(tmp_path, "z/z.vcf", "--specimen", "Specimen/new", "--patient", "Patient/B") == 1
+    assert "Specimen/new is from Patient/A" in capsys.readouterr().err
+
+
 def test_a_shard_edited_in_place_to_its_own_size_and_times_is_still_read_again(
     sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,8 @@
 Every command reads and writes the index through a `Layout`, so none of them knows which it is.
 Each shard is an index file in the one canonical format, holding exactly the paths `shards`
 assigns to it; the rules that span files (file-vs-directory, Unicode twins, one patient per
-specimen) are checked across all of them.
+specimen) are checked across all of them: by a full read, or, for a change, against the note of
+rows (`rows`) kept in git's directory.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class Layout:
 
     def select(self, paths: Sequence[str]) -> dict[str, Entry]:
         """`selection.select` of the index, reading only the shards `paths` can be in: a tracked
-        file's own shard; for a directory, every shard, one at a time, keeping only what it names."""
+        file's own shard; for a directory, every shard, a few at a time, keeping only what it names."""
         if not paths:
             return self.load()
         if self.single is not None:
@@ -244,7 +245,9 @@ class Layout:
             result = change(index)
             spread = shards.spread(index, self.fanout)
             if not spread.keys() <= held.keys() | {shards.number_of(path, self.fanout) for path in paths}:
-                raise ValueError("Layout.update: the change added an entry below none of its paths")
+                raise ValueError(
+                    "Layout.update: the change added an entry in a shard none of its paths is in"
+                )
             texts = _texts(index, spread)
             changed = {number: text for number, text in texts.items() if held.get(number) != text}
             emptied = sorted(held.keys() - texts.keys())
@@ -255,13 +258,16 @@ class Layout:
                 current = True
             recorded = note.blobs()
             came: list[rows.Row] = []
+            noted = []  # the shards whose rows now are of their new bytes
             for number in [*changed, *emptied]:
-                # A note not brought current keeps its rows of a shard only if they were of its old bytes.
+                # A note not brought current keeps its rows of a shard only if they were of its old
+                # bytes; others stay as they were, stat and all, to be read again next time.
                 old = held.get(number)
                 if current or (isinstance(old, bytes) and recorded.get(number) == note.blob_id(old)):
                     text = changed.get(number)
                     blob = None if text is None else note.blob_id(text)
                     came += note.replace(number, blob, after.get(number, []))
+                    noted.append(number)
             for path, problem in note.problems(came):
                 raise CheckFailed(f"{problem.format(str(self.file_of(path)))}; the index was not changed")
             attributes.ensure(self.shard_directory, self.within, attributes.SHARD_RULES, create_parents=True)
@@ -269,7 +275,7 @@ class Layout:
             self._write(changed)
             for number in emptied:
                 fs.unlink(numbered[number], self.within)
-            for number, stat in self._stats(changed.keys()).items():
+            for number, stat in self._stats(changed.keys() & set(noted)).items():
                 note.saw(number, stat)
             return result
 
@@ -357,10 +363,10 @@ _COMPANIONS = (attributes.FILE_NAME, ".gitignore")
 
 class Passes:
     """The index read in passes, a shard at a time, by work that cannot hold it whole (`check`), in
-    worker processes. Every shard is parsed and checked in each pass as `load` does, except that a
-    shard whose bytes are those an earlier pass checked (its hash says so) is only parsed; and only
-    the entries whose remote URL `keep` wants are made and sent back, so that a pass after the
-    first costs a fraction of a full read."""
+    worker processes. Every shard is parsed and checked against its own rules in each pass (those
+    that span shards are `validate`'s), except that a shard whose bytes are those an earlier pass
+    checked (its hash says so) is only parsed; and only the entries whose remote URL `keep` wants
+    are made and sent back, so that a pass after the first costs a fraction of a full read."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout

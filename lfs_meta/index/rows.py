@@ -6,8 +6,9 @@ to a few shards is then checked against the rules that span shards (a file insid
 Unicode twins, one patient per specimen) for the rows that came, by indexed queries against every
 other row. That is enough because taking an entry away breaks none of these rules, and the note
 only ever commits a set that passed. `validate --staged` brings the note to the staged blobs;
-`Layout.update` to the work tree's files, whose stat it records, so that the next command reads only
-the files that changed since. A missing or unusable note costs one full read, never a wrong answer;
+`Layout.update` to the work tree's files, whose stat it records, so that a later command reads only
+the files changed since (or written too recently for their stat to be trusted) and parses only
+those whose bytes changed. A missing or unusable note costs one full read, never a wrong answer;
 an edit to the code that decides the rows starts it over.
 """
 
@@ -108,13 +109,16 @@ class Note:
         try:
             yield cls(connection, place.object_format if place else "sha1")
             if connection.in_transaction:
-                connection.execute("COMMIT")
+                # Not recorded (a full disk): the next run reads again what this one did, no more.
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("COMMIT")
         except sqlite3.Error as exc:
             raise UserError(f"{shown}: {exc}; remove it (it is only a cache) and run again") from None
         finally:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            connection.close()
+            with contextlib.suppress(sqlite3.Error):
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                connection.close()
 
     def abandon(self) -> None:
         """Keep the note as it was: what this run recorded did not pass."""
@@ -141,11 +145,13 @@ class Note:
         return max(stat[1], stat[2]) < seen - _SETTLED_NS
 
     def saw(self, number: int, stat: Stat) -> None:
-        """Shard `number`'s file, as recorded, has `stat` now."""
-        self.db.execute(
-            "UPDATE shard SET size = ?, mtime = ?, ctime = ?, inode = ?, seen = ? WHERE number = ?",
-            (*stat, time.time_ns(), number),
-        )
+        """Shard `number`'s file, as recorded, has `stat` now. Called once the file is written, so
+        a failure here only means the file is hashed next time."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute(
+                "UPDATE shard SET size = ?, mtime = ?, ctime = ?, inode = ?, seen = ? WHERE number = ?",
+                (*stat, time.time_ns(), number),
+            )
 
     def replace(self, number: int, blob: str | None, rows: Iterable[Row]) -> list[Row]:
         """Record shard `number` as `blob` holding `rows` (None: gone), its stat unknown; the rows
