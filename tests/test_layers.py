@@ -24,7 +24,7 @@ BASE = (
 )
 LAYERS = (
     ("base", ("lfs_meta", *BASE)),
-    ("fs", ("lfs_meta.fs",)),
+    ("fs, processes", ("lfs_meta.fs", "lfs_meta.processes")),
     ("index", ("lfs_meta.index",)),
     ("git, providers", ("lfs_meta.git", "lfs_meta.config", "lfs_meta.repo", "lfs_meta.providers")),
     (
