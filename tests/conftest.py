@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -75,6 +76,17 @@ def with_remote(repo: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     assert subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=False).returncode == 0
     assert git(repo, "remote", "add", "origin", str(remote)).returncode == 0
+
+
+def in_processes(target: Callable[..., None], argses: list[tuple[object, ...]]) -> None:
+    """`target` in one spawned process per tuple of arguments, all at once; each must exit 0."""
+    context = multiprocessing.get_context("spawn")
+    started = [context.Process(target=target, args=args) for args in argses]
+    for process in started:
+        process.start()
+    for process in started:
+        process.join(timeout=120)
+        assert process.exitcode == 0
 
 
 def commit_all(repo: Path, env: dict[str, str], message: str) -> None:

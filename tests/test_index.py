@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -12,7 +11,7 @@ from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.index import storage
 from lfs_meta.index.entry import Entry
 
-from conftest import SEED_INDEX
+from conftest import SEED_INDEX, in_processes
 
 BIG = 2**53 + 1
 
@@ -183,15 +182,7 @@ def _add_entries(path: str, worker: int, count: int) -> None:
 def test_parallel_writers_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / ".lfs-meta" / "metadata.json"
     workers, per_worker = 6, 15
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_add_entries, args=(str(path), w, per_worker)) for w in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    in_processes(_add_entries, [(str(path), worker, per_worker) for worker in range(workers)])
     entries = storage.load(path)
     assert len(entries) == workers * per_worker
     assert storage.check_file(path) == []

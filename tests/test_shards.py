@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -30,7 +29,7 @@ from lfs_meta.index.layout import Layout, Passes
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
-from conftest import commit_all, git
+from conftest import commit_all, git, in_processes
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 
@@ -422,7 +421,8 @@ def test_a_linked_shard_directory_or_shard_is_refused_in_one_line(
 
 
 def reads_of(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The shard files read from now on, by name, as the Layout reads them."""
+    """The shard files read from now on, by name, as the Layout reads them (in this process)."""
+    monkeypatch.setattr(processes, "MIN_PARTS", 10_000)
     names: list[str] = []
     real_read = Layout.read
 
@@ -574,15 +574,7 @@ def test_parallel_writers_of_a_sharded_index_lose_nothing_and_leave_the_note_cur
     sharded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workers, per_worker = 4, 8
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_track_many, args=(str(sharded), w, per_worker)) for w in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    in_processes(_track_many, [(str(sharded), worker, per_worker) for worker in range(workers)])
     assert len(listed(capsys)) == 300 + workers * per_worker
     assert main(["validate"]) == 0
     with contextlib.closing(sqlite3.connect(sharded / ".git" / "lfs-meta" / "index-8.sqlite")) as note:

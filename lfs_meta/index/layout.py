@@ -288,20 +288,17 @@ class Layout:
             note.replace(number, None, [])
         references: list[rules.Reference] = []
         came: list[rows.Row] = []
-        for number, stat in stats.items():
-            if note.settled(number, stat):
-                continue
-            raw = self.read(numbered[number])
-            blob = note.blob_id(raw) if isinstance(raw, bytes) else None
-            if blob is None or blob != recorded.get(number):
-                part = self._entries(number, numbered[number], raw, False)
-                held = [(path, entry.specimen, entry.patient) for path, entry in part.items()]
+        unsettled = [number for number, stat in stats.items() if not note.settled(number, stat)]
+        pieces = ((number, numbered[number], recorded.get(number)) for number in unsettled)
+        shared = (self, note.object_format)
+        for number, blob, held in processes.ordered(_note_part, pieces, len(unsettled), shared):
+            if held is not None:
                 changes = note.replace(number, blob, rows.rows_of(held, number))
                 if recorded:
                     came += changes
                 else:
                     references += held
-            note.saw(number, stat)
+            note.saw(number, stats[number])
         problems = note.problems(came) if recorded else rules.cross_file_problems(references, self.file_of)
         for path, problem in problems:
             raise CheckFailed(f"{problem.format(str(self.file_of(path)))}; run 'lfs-meta validate' for all")
@@ -384,6 +381,19 @@ class Passes:
         for number, digest, part in processes.ordered(_pass_part, pieces, len(numbered), shared):
             self.checked[number] = digest
             yield part
+
+
+def _note_part(piece: tuple[int, Path, str | None]) -> tuple[int, str, list[rules.Reference] | None]:
+    """One shard as the note of rows needs it: its blob id and, unless that is the blob recorded,
+    its own rules checked and what the rules across shards read of its entries."""
+    number, path, recorded = piece
+    layout, object_format = processes.shared()
+    raw = layout.read(path)
+    blob = rows.blob_id(raw, object_format) if isinstance(raw, bytes) else ""
+    if blob == recorded:
+        return number, blob, None
+    part = _parse_part((number, str(path), raw, layout.fanout, False))[1]
+    return number, blob, [(key, entry.specimen, entry.patient) for key, entry in part.items()]
 
 
 def _pass_part(piece: tuple[int, Path, bytes | None]) -> tuple[int, bytes, dict[str, Entry]]:

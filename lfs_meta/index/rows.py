@@ -65,6 +65,13 @@ class Place:
     object_format: str  # sha1, or sha256
 
 
+def blob_id(data: bytes, object_format: str) -> str:
+    """What git names a blob of `data` (`git hash-object`), as the staged shards are keyed."""
+    digest = hashlib.new(object_format, b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def stat_of(result: os.stat_result) -> Stat:
     return (result.st_size, result.st_mtime_ns, result.st_ctime_ns, result.st_ino)
 
@@ -125,10 +132,7 @@ class Note:
         self.db.execute("ROLLBACK")
 
     def blob_id(self, data: bytes) -> str:
-        """What git names a blob of `data` (`git hash-object`), as the staged shards are keyed."""
-        digest = hashlib.new(self.object_format, b"blob %d\0" % len(data), usedforsecurity=False)
-        digest.update(data)
-        return digest.hexdigest()
+        return blob_id(data, self.object_format)
 
     def blobs(self) -> dict[int, str]:
         """Shard number -> the blob its rows are of."""
