@@ -63,9 +63,10 @@ def ordered(function: Callable[[T], R], parts: Iterable[T], count: int, shared: 
 def _result(future: Future[R]) -> R:
     try:
         return future.result()
-    except BrokenProcessPool:
+    except BrokenProcessPool as exc:
+        why = "out of memory?" if "abruptly" in str(exc) else str(exc)
         raise UserError(
-            "a worker process stopped (out of memory?); run again, on fewer cores if it repeats "
+            f"a worker process stopped ({why}); run again, on fewer cores if it repeats "
             "(taskset -c 0 lfs-meta ...)"
         ) from None
 

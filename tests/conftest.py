@@ -84,9 +84,13 @@ def in_processes(target: Callable[..., None], argses: list[tuple[object, ...]]) 
     started = [context.Process(target=target, args=args) for args in argses]
     for process in started:
         process.start()
-    for process in started:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    try:
+        for process in started:
+            process.join(timeout=120)
+            assert process.exitcode == 0
+    finally:
+        for process in started:
+            process.kill()
 
 
 def commit_all(repo: Path, env: dict[str, str], message: str) -> None:

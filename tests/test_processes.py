@@ -13,6 +13,7 @@ import pytest
 from lfs_meta import processes
 from lfs_meta.cli import main
 from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.index import shards
 from lfs_meta.index.entry import Entry
 
 
@@ -111,3 +112,34 @@ def test_a_sharded_index_read_in_workers_gives_what_one_process_gives(
             note.unlink()
     assert outputs[processes.MIN_PARTS] == outputs[10_000]
     assert len(outputs[10_000][2]) > 16
+
+
+@needs_cores
+def test_a_fresh_note_filled_by_spawned_workers_finds_a_problem_across_shards(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    index = {f"data/f{i}.vcf": {"remote_url": f"s3://bkt/k{i}", "size": i} for i in range(100)}
+    index["data/f1.vcf"] |= {"specimen": "Specimen/s", "patient": "Patient/A"}
+    index["data/f2.vcf"] |= {"specimen": "Specimen/s", "patient": "Patient/B"}
+    assert shards.number_of("data/f1.vcf", 16) != shards.number_of("data/f2.vcf", 16)
+    (git_repo / ".lfs-meta").mkdir()
+    (git_repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(index))
+    assert main(["reshard", "--fanout", "16"]) == 1  # refused: the one file is invalid already
+    index["data/f2.vcf"]["patient"] = "Patient/A"
+    (git_repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(index))
+    assert main(["reshard", "--fanout", "16"]) == 0
+    shard = next(
+        p for p in (git_repo / ".lfs-meta" / "shards-16").glob("*.json") if "data/f2.vcf" in p.read_text()
+    )
+    shard.write_text(shard.read_text().replace('"Patient/A"', '"Patient/B"'))  # a hand edit
+    source = git_repo.parent / "object"
+    source.write_bytes(b"x")
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()  # a thread running: workers are spawned
+    try:
+        capsys.readouterr()
+        assert main(["track-remote", source.as_uri(), "--path", "new/x.vcf"]) == 1
+    finally:
+        stop.set()
+    assert "Specimen/s is from Patient/" in capsys.readouterr().err

@@ -500,6 +500,40 @@ def test_a_change_that_skips_the_note_leaves_a_shard_edited_since_to_be_read_aga
     assert "Specimen/new is from Patient/A" in capsys.readouterr().err
 
 
+def test_a_note_that_fails_while_it_is_brought_current_records_nothing(
+    sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk ends SQLite's transaction by itself: the note must stop there, not go on
+    recording (each statement then committed at once) rows that were never checked together."""
+    monkeypatch.setattr(rows, "_SETTLED_NS", 0)
+    assert track(tmp_path, "new/a.vcf") == 0
+    first, second = "hand/one.vcf", "hand/two.vcf"
+    assert shard_path(sharded, 8, first) != shard_path(sharded, 8, second)
+    add(
+        sharded,
+        first,
+        {"remote_url": "s3://bkt/1", "size": 1, "specimen": "Specimen/q", "patient": "Patient/A"},
+    )
+    add(
+        sharded,
+        second,
+        {"remote_url": "s3://bkt/2", "size": 1, "specimen": "Specimen/q", "patient": "Patient/B"},
+    )
+    real_saw = rows.Note.saw
+
+    def disk_full(note: rows.Note, number: int, stat: rows.Stat) -> None:
+        note.db.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(rows.Note, "saw", disk_full)
+    capsys.readouterr()
+    assert track(tmp_path, "new/b.vcf") == 2
+    assert "database or disk is full; remove it (it is only a cache)" in capsys.readouterr().err
+    monkeypatch.setattr(rows.Note, "saw", real_saw)
+    assert track(tmp_path, "new/b.vcf") == 1
+    assert "Specimen/q is from Patient/" in capsys.readouterr().err
+
+
 def test_a_shard_edited_in_place_to_its_own_size_and_times_is_still_read_again(
     sharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

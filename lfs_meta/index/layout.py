@@ -275,8 +275,8 @@ class Layout:
             self._write(changed)
             for number in emptied:
                 fs.unlink(numbered[number], self.within)
-            for number, stat in self._stats(changed.keys() & set(noted)).items():
-                note.saw(number, stat)
+            with contextlib.suppress(UserError):  # written: a stat not recorded is hashed next time
+                note.saw_written(self._stats(changed.keys() & set(noted)))
             return result
 
     def _bring(self, note: rows.Note, numbered: Mapping[int, Path], stats: Mapping[int, rows.Stat]) -> None:

@@ -21,7 +21,7 @@ import sqlite3
 import sys
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,13 +149,18 @@ class Note:
         return max(stat[1], stat[2]) < seen - _SETTLED_NS
 
     def saw(self, number: int, stat: Stat) -> None:
-        """Shard `number`'s file, as recorded, has `stat` now. Called once the file is written, so
-        a failure here only means the file is hashed next time."""
+        """Shard `number`'s file, as recorded, has `stat` now."""
+        self.db.execute(
+            "UPDATE shard SET size = ?, mtime = ?, ctime = ?, inode = ?, seen = ? WHERE number = ?",
+            (*stat, time.time_ns(), number),
+        )
+
+    def saw_written(self, stats: Mapping[int, Stat]) -> None:
+        """`saw` for files just written: a failure (a full disk, which also ends the transaction)
+        stops the recording and only means those files are hashed next time."""
         with contextlib.suppress(sqlite3.Error):
-            self.db.execute(
-                "UPDATE shard SET size = ?, mtime = ?, ctime = ?, inode = ?, seen = ? WHERE number = ?",
-                (*stat, time.time_ns(), number),
-            )
+            for number, stat in stats.items():
+                self.saw(number, stat)
 
     def replace(self, number: int, blob: str | None, rows: Iterable[Row]) -> list[Row]:
         """Record shard `number` as `blob` holding `rows` (None: gone), its stat unknown; the rows
