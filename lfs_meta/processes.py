@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import collections
-import multiprocessing
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lfs_meta.errors import UserError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +45,9 @@ def ordered(function: Callable[[T], R], parts: Iterable[T], count: int, shared: 
     # A fork starts at once with every module imported; with other threads running, a lock one of
     # them holds would stay held in the child, so then the workers are started afresh.
     method = "fork" if threading.active_count() == 1 else "spawn"
+    import multiprocessing  # here: 18 ms of imports that the hooks, one shard at a time, never need
+    from concurrent.futures import ProcessPoolExecutor
+
     pool = ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context(method), initializer=_start, initargs=(shared,)
     )
@@ -61,6 +64,8 @@ def ordered(function: Callable[[T], R], parts: Iterable[T], count: int, shared: 
 
 
 def _result(future: Future[R]) -> R:
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         return future.result()
     except BrokenProcessPool as exc:

@@ -58,13 +58,6 @@ class Note:
             fs.write_atomic(self.path, text.encode(), self.git_dir, durable=False)
 
 
-def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:
-    """What `git hash-object` prints for a file holding `data`."""
-    digest = hashlib.new(object_format, b"blob %d\0" % len(data), usedforsecurity=False)
-    digest.update(data)
-    return digest.hexdigest()
-
-
 def key(index_id: str, settings: config.Config, files: Sequence[Path], code: str) -> str:
     parts = {
         "index": index_id,

@@ -65,7 +65,7 @@ class Place:
     object_format: str  # sha1, or sha256
 
 
-def blob_id(data: bytes, object_format: str) -> str:
+def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:
     """What git names a blob of `data` (`git hash-object`), as the staged shards are keyed."""
     digest = hashlib.new(object_format, b"blob %d\0" % len(data), usedforsecurity=False)
     digest.update(data)
