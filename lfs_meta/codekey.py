@@ -1,5 +1,6 @@
-"""What a cached result was computed by: a hash of the code (and the schema), so that any edit to it
-makes every note written before unusable (a rule a new version adds must see everything again)."""
+"""The keys lfs-meta's notes are kept by: what a result was computed by (a hash of the code and the
+schema, so that any edit makes every note written before unusable: a rule a new version adds must
+see everything again), and what it was computed from (a file's git blob id)."""
 
 from __future__ import annotations
 
@@ -30,4 +31,11 @@ def fingerprint(modules: Iterable[ModuleType], *data: bytes) -> str | None:
         digest.update(source)
     for part in data:
         digest.update(part)
+    return digest.hexdigest()
+
+
+def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:
+    """What `git hash-object` prints for a file holding `data` (object_format: sha1 or sha256)."""
+    digest = hashlib.new(object_format, b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
     return digest.hexdigest()

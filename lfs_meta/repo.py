@@ -9,12 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lfs_meta.index import rows, storage
+from lfs_meta.index import storage
 from lfs_meta.index.layout import Layout
 
 if TYPE_CHECKING:
     from lfs_meta.config import Config
     from lfs_meta.git import Location
+    from lfs_meta.index import rows
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Repo:
     @cached_property
     def rows_place(self) -> rows.Place | None:
         """Where the note of a sharded index's rows is kept; None outside git."""
+        from lfs_meta.index import rows  # only a sharded index has a note
+
         location = self.git_dirs
         return rows.Place(location.git_dir / "lfs-meta", location.object_format) if location else None
 

@@ -18,7 +18,6 @@ from lfs_meta import codekey
 from lfs_meta import git as git_layer
 from lfs_meta.cli import main
 from lfs_meta.fhir import mapping, meta, stamp
-from lfs_meta.index import rows
 
 from conftest import ROOT, SEED_INDEX, git, pre_commit, usage_error
 
@@ -344,7 +343,7 @@ def test_the_note_works_in_a_sha256_repository(
     assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (1, 1)
     assert git(repo, "add", "META").returncode == 0
     staged_id = git(repo, "ls-files", "--stage", str(DOCS)).stdout.split()[1]
-    assert len(staged_id) == 64 and rows.blob_id((repo / DOCS).read_bytes(), "sha256") == staged_id
+    assert len(staged_id) == 64 and codekey.blob_id((repo / DOCS).read_bytes(), "sha256") == staged_id
     assert mappings.made(["init-meta", "--hook", "--staged"])[::2] == (0, 0)
 
 
@@ -355,7 +354,7 @@ def test_blob_ids_are_gits_and_pathspecs_are_literal(repo: Path) -> None:
     ids = git_layer.staged_blob_ids(repo, ["a*b.ndjson", "plain.ndjson"])
     hashed = git(repo, "hash-object", "a*b.ndjson").stdout.strip()
     assert ids == {"a*b.ndjson": hashed}
-    assert rows.blob_id((repo / "a*b.ndjson").read_bytes()) == hashed
+    assert codekey.blob_id((repo / "a*b.ndjson").read_bytes()) == hashed
 
 
 def test_init_meta_imports_no_cloud_sdk(repo: Path) -> None:

@@ -16,7 +16,7 @@ import lfs_meta
 from lfs_meta import codekey, config, fs, git
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import content_types, mapping, stamp
-from lfs_meta.index import attributes, entry, rows, schema, storage
+from lfs_meta.index import attributes, entry, schema, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
@@ -164,13 +164,13 @@ class _Now:
         else:
             ids = {}
             raw = _read_index(repo.index_path, files_owned[0].parent)
-            index_id = None if raw is None else rows.blob_id(raw, _format(note))
+            index_id = None if raw is None else codekey.blob_id(raw, _format(note))
         if index_id is None:
             return None
         return cls(note, index_id, raw, {path: ids.get(name) for path, name in relative.items()})
 
     def blob_id(self, data: Content | None) -> str | None:
-        return None if data is None else rows.blob_id(data, _format(self.note))
+        return None if data is None else codekey.blob_id(data, _format(self.note))
 
     def take_index(self, root: Path) -> bytes:
         """The index's bytes, no longer held here: at 1M entries they are 300 MB that the FHIR lines

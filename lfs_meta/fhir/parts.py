@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from lfs_meta import config, fs, git, processes
+from lfs_meta import codekey, config, fs, git, processes
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.fhir import mapping, meta, stamp
 from lfs_meta.index import rows, shards, storage
@@ -189,7 +189,7 @@ def plan(
     expected: dict[str, str | None] = {}
 
     def regenerated(name: str, data: bytes | None) -> None:
-        expected[name] = None if data is None else rows.blob_id(data, object_format)
+        expected[name] = None if data is None else codekey.blob_id(data, object_format)
         if present_ids.get(name) != expected[name]:
             put(name, data)
 
@@ -200,7 +200,7 @@ def plan(
     touched: set[tuple[str, int]] = set()
     note.db.execute("BEGIN")
     for number, output in mapped(changed):
-        documents = rows.blob_id(output.documents, object_format) if output.documents else None
+        documents = codekey.blob_id(output.documents, object_format) if output.documents else None
         touched |= note.replace(number, shard_ids[number], documents, output)
         regenerated(part_name(DOCUMENTS, number, fanout), output.documents or None)
     for number in recorded.keys() - shard_ids.keys():
@@ -385,7 +385,7 @@ class _OnDisk:
     def shard_ids(self) -> dict[int, str]:
         ids = {}
         for number, path, raw in self.layout.raw_shards():
-            ids[number] = rows.blob_id(self._readable(path, raw), self.object_format)
+            ids[number] = codekey.blob_id(self._readable(path, raw), self.object_format)
         return ids
 
     def meta_ids(self) -> dict[str, str]:
@@ -399,7 +399,7 @@ class _OnDisk:
         for name in names:
             if is_part_name(name):
                 try:
-                    ids[name] = rows.blob_id(
+                    ids[name] = codekey.blob_id(
                         fs.read_bytes(self.output.parent / name, self.within), self.object_format
                     )
                 except FileNotFoundError:

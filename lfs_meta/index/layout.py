@@ -15,13 +15,18 @@ import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from lfs_meta import fs, processes
+from lfs_meta import codekey, fs, processes
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.index import attributes, rows, rules, selection, shards, storage, strictjson
+from lfs_meta.index import attributes, rules, selection, shards, storage, strictjson
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import Problem, json_pointer
+
+if TYPE_CHECKING:
+    # Imported where a sharded index is changed: sqlite3 and the note are 4 ms that every commit
+    # hook of the one-file layout would pay for nothing.
+    from lfs_meta.index import rows
 
 T = TypeVar("T")
 FileProblems = list[tuple[str, list[Problem]]]  # (file as shown, its problems), file by file
@@ -220,6 +225,8 @@ class Layout:
         when a path is no entry (a directory, or a path the change adds), or the change brings a path,
         specimen or patient, also the shards changed since the note of rows last saw them, and the
         rules that span shards are checked against its rows. The cost follows the change."""
+        from lfs_meta.index import rows
+
         if self.single is not None:
             return storage.update(self.single, change)
         with (
@@ -283,6 +290,8 @@ class Layout:
         """Make the note hold the rows of the shard files as they are, reading only those whose stat
         it has not seen (and parsing only those whose bytes it has not): a fresh note reads them all.
         A problem in a shard, or across shards, is refused as `load` refuses it."""
+        from lfs_meta.index import rows
+
         recorded = note.blobs()
         for number in recorded.keys() - numbered.keys():
             note.replace(number, None, [])
@@ -305,6 +314,8 @@ class Layout:
 
     def _stats(self, numbers: Iterable[int]) -> dict[int, rows.Stat]:
         """The stat of shard files by number; UnsafePath when one is a link or no regular file."""
+        from lfs_meta.index import rows
+
         names = {shards.file_name(number, self.fanout): number for number in sorted(numbers)}
         try:
             found = fs.regular_stats(self.shard_directory, self.within, names)
@@ -386,10 +397,11 @@ class Passes:
 def _note_part(piece: tuple[int, Path, str | None]) -> tuple[int, str, list[rules.Reference] | None]:
     """One shard as the note of rows needs it: its blob id and, unless that is the blob recorded,
     its own rules checked and what the rules across shards read of its entries."""
+
     number, path, recorded = piece
     layout, object_format = processes.shared()
     raw = layout.read(path)
-    blob = rows.blob_id(raw, object_format) if isinstance(raw, bytes) else ""
+    blob = codekey.blob_id(raw, object_format) if isinstance(raw, bytes) else ""
     if blob == recorded:
         return number, blob, None
     part = _parse_part((number, str(path), raw, layout.fanout, False))[1]
@@ -422,6 +434,8 @@ def _pass_part(piece: tuple[int, Path, bytes | None]) -> tuple[int, bytes, dict[
 
 
 def _rows(index: Mapping[str, Entry], fanout: int) -> dict[int, list[rows.Row]]:
+    from lfs_meta.index import rows
+
     return {
         number: rows.rows_of(((path, index[path].specimen, index[path].patient) for path in held), number)
         for number, held in shards.spread(index, fanout).items()

@@ -15,7 +15,6 @@ an edit to the code that decides the rows starts it over.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import sys
@@ -63,13 +62,6 @@ class Place:
 
     directory: Path
     object_format: str  # sha1, or sha256
-
-
-def blob_id(data: bytes | bytearray, object_format: str = "sha1") -> str:
-    """What git names a blob of `data` (`git hash-object`), as the staged shards are keyed."""
-    digest = hashlib.new(object_format, b"blob %d\0" % len(data), usedforsecurity=False)
-    digest.update(data)
-    return digest.hexdigest()
 
 
 def stat_of(result: os.stat_result) -> Stat:
@@ -132,7 +124,7 @@ class Note:
         self.db.execute("ROLLBACK")
 
     def blob_id(self, data: bytes) -> str:
-        return blob_id(data, self.object_format)
+        return codekey.blob_id(data, self.object_format)
 
     def blobs(self) -> dict[int, str]:
         """Shard number -> the blob its rows are of."""
