@@ -137,6 +137,37 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     _add_json(parser)
 
 
+def _checksum_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="entries or directories to fill in (default: all)"
+    )
+    parser.add_argument("--sha256", action="store_true", help="also a SHA-256 for every entry")
+    parser.add_argument(
+        "--read",
+        action="store_true",
+        help="read each object still lacking one, once, as a stream (never to disk), and hash it",
+    )
+    parser.add_argument(
+        "--s3-batch-manifest",
+        type=Path,
+        metavar="FILE",
+        help="write the CSV manifest of an S3 Batch Operations Compute checksum job for the S3 objects "
+        "lacking an MD5, and nothing else",
+    )
+    parser.add_argument(
+        "--from-report",
+        metavar="URL",
+        help="record the MD5s of a finished Compute checksum job: the s3:// (or file://) URL of its "
+        "completion report's manifest.json",
+    )
+    parser.add_argument(
+        "--jobs", type=_positive, default=8, metavar="N", help="objects asked or read at once (default 8)"
+    )
+    _add_remote_options(parser)
+    _add_index(parser)
+    _add_json(parser)
+
+
 def _pull_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entries or directories to pull")
     parser.add_argument("--all", action="store_true", help="pull every entry")
@@ -350,6 +381,17 @@ COMMANDS = (
         "MD5 is left out and named. Exit 1 when any was left out.",
         arguments=_export_arguments,
         defaults={"module": "export"},
+    ),
+    _Command(
+        "checksum",
+        help="fill in the MD5 (and SHA-256) of entries that lack one, without reading unless asked",
+        description="For entries with no MD5 (or, with --sha256, no SHA-256): take what each store "
+        "already knows (one metadata request per object); with --read, read each object still lacking "
+        "one once and hash it; or go through an S3 Batch Operations Compute checksum job. Without "
+        "--read, say how many objects and bytes a read would take. Exit 1 when any entry is still "
+        "lacking or failed.",
+        arguments=_checksum_arguments,
+        defaults={"module": "checksum"},
     ),
     _Command(
         "untrack",

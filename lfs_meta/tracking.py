@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from lfs_meta.errors import CheckFailed, RemoteError, UserError
 from lfs_meta.index import paths, schema, urls
-from lfs_meta.index.entry import Entry
+from lfs_meta.index.entry import Entry, keeping_checksums
 from lfs_meta.progress import Progress
 from lfs_meta.providers import Providers
 
@@ -150,8 +150,10 @@ def record(found: Sequence[tuple[Target, Entry]], force: bool) -> Callable[[dict
     def change(entries: dict[str, Entry]) -> Outcome:
         outcome = Outcome()
         for target, remote in sorted(found, key=lambda pair: pair[0].path):
-            new = with_references(target, remote)
             old = entries.get(target.path)
+            new = with_references(target, remote)
+            if old is not None and old.remote_url == new.remote_url:
+                new = keeping_checksums(old, new)
             if old == new:
                 outcome.unchanged.append(target.path)
             elif old is not None and not force:

@@ -37,6 +37,7 @@ LAYERS = (
             "lfs_meta.githooks",
             "lfs_meta.mergeconfig",
             "lfs_meta.catalog",
+            "lfs_meta.checksum",
         ),
     ),
     ("commands", ("lfs_meta.commands",)),

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lfs_meta.index.entry import Entry
+from lfs_meta.index.entry import Entry, keeping_checksums
 
 UNCHANGED = "unchanged"
 MODIFIED = "modified"
@@ -58,9 +58,10 @@ def changes(recorded: Entry, current: Entry) -> tuple[Change, ...]:
 
 
 def accepted(recorded: Entry, current: Entry) -> Entry:
-    """The entry after `check --update`: the store's metadata now, the user's own fields kept."""
+    """The entry after `check --update`: the store's metadata now, the user's own fields kept, and the
+    checksums computed earlier only while they still describe the content."""
     return dataclasses.replace(
-        current,
+        keeping_checksums(recorded, current),
         remote_url=recorded.remote_url,
         patient=recorded.patient,
         specimen=recorded.specimen,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -69,6 +69,18 @@ class Entry:
             checksums.setdefault("md5", self.etag)
         return checksums
 
+    def same_content(self, current: Entry) -> bool:
+        """Whether the store's answer `current` describes the content this entry records: the same size
+        and the same strong ETag (a new version of the same bytes keeps an S3 ETag); without strong
+        ETags, the same size, modification time and version."""
+        if self.size != current.size:
+            return False
+        if _strong(self) and _strong(current):
+            return self.etag == current.etag
+        if _strong(self) or _strong(current) or self.last_modified is None:
+            return False
+        return (self.last_modified, self.version_id) == (current.last_modified, current.version_id)
+
     def to_json(self) -> dict[str, Any]:
         """The index value: unset fields are left out, not written as null."""
         out = {}
@@ -77,3 +89,27 @@ class Entry:
             if value is not None and value != {}:
                 out[f.name] = dict(value) if isinstance(value, Mapping) else value
         return out
+
+
+def _strong(entry: Entry) -> bool:
+    return entry.etag is not None and entry.etag_kind != "weak"
+
+
+# The hashes of the whole content: an S3 composite checksum ('-<parts>') depends on the part sizes.
+WHOLE = ("md5", "sha1", "sha256", "sha512")
+
+
+def whole_checksums(entry: Entry) -> dict[str, str]:
+    """The entry's hashes of its whole content by algorithm, its ETag included where it is the MD5."""
+    return {
+        name: value for name, value in entry.known_checksums().items() if name in WHOLE and "-" not in value
+    }
+
+
+def keeping_checksums(recorded: Entry, current: Entry) -> Entry:
+    """`current` with the checksums `recorded` holds that it lacks (computed or read earlier), when it is
+    the same content; a checksum of other content is never carried over."""
+    if not recorded.checksums or not recorded.same_content(current):
+        return current
+    kept = {name: value for name, value in recorded.checksums.items() if name not in current.checksums}
+    return replace(current, checksums={**current.checksums, **kept}) if kept else current

@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 from lfs_meta.errors import UserError
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.urls import AZURE_HOST_SUFFIX
 
 _MODULES = {"s3": "s3", "gs": "gcs", "az": "azure", "https": "http", "http": "http", "file": "file"}
-AZURE_HOST_SUFFIX = ".blob.core.windows.net"
+Chunk = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class Provider(Protocol):
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         """(key relative to the prefix `url`, entry) for every object under it, from LIST pages."""
 
-    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
-        """Stream the object's bytes from `offset` on into `write`; return the version id served.
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[Chunk], None]) -> str | None:
+        """Stream the object's bytes from `offset` on into `write`, which may keep each chunk; return
+        the version id served.
 
         Only the recorded object is served: its pinned version when `recorded.version_id` is set,
         otherwise the object while its ETag is still `recorded.etag` (else `Changed`). Errors raised

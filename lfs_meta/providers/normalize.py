@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from lfs_meta.index import schema
@@ -54,6 +55,22 @@ def hex_digest(value: str | bytes | bytearray | None) -> str | None:
 def checksums(**digests: str | bytes | bytearray | None) -> dict[str, str]:
     converted = {name: hex_digest(value) for name, value in digests.items()}
     return {name: value for name, value in converted.items() if value}
+
+
+def uploader_md5(metadata: Mapping[str, str] | None) -> str | None:
+    """The whole object's MD5 that widely used uploaders write into user metadata for multipart
+    uploads, whose ETag is no MD5: rclone's md5chksum (base64), s3cmd's s3cmd-attrs 'md5:<hex>'.
+
+    User metadata belongs to one object version: a new upload without it drops it.
+    """
+    if not metadata:
+        return None
+    named = {name.lower(): value for name, value in metadata.items()}
+    if rclone := hex_digest(named.get("md5chksum")):
+        return rclone if _MD5_HEX.fullmatch(rclone) else None
+    fields = dict(part.partition(":")[::2] for part in named.get("s3cmd-attrs", "").split("/"))
+    s3cmd = fields.get("md5", "").lower()
+    return s3cmd if _MD5_HEX.fullmatch(s3cmd) else None
 
 
 def rfc3339(moment: datetime | None) -> str | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Chunk
 
 CHUNK = 1 << 20
 # Kept for every pulled file, whatever the store recorded: it tells a local edit from the pulled bytes.
@@ -16,7 +17,7 @@ LOCAL = "sha256"
 
 
 class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: Chunk, /) -> None: ...
 
     def hexdigest(self) -> str: ...
 
@@ -25,7 +26,7 @@ class _Crc32:
     def __init__(self) -> None:
         self.value = 0
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: Chunk, /) -> None:
         self.value = zlib.crc32(data, self.value)
 
     def hexdigest(self) -> str:
@@ -38,8 +39,9 @@ class _Crc32c:
 
         self.checksum = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
 
-    def update(self, data: bytes, /) -> None:
-        self.checksum.update(data)  # type: ignore[no-untyped-call]
+    def update(self, data: Chunk, /) -> None:
+        # Its C extension takes only bytes, not a view of a download's buffer.
+        self.checksum.update(data if isinstance(data, bytes) else bytes(data))  # type: ignore[no-untyped-call]
 
     def hexdigest(self) -> str:
         return bytes(self.checksum.digest()).hex()  # type: ignore[no-untyped-call]
@@ -73,7 +75,7 @@ class Digests:
         self.hashers = {name: _MAKERS[name]() for name in {*algorithms, LOCAL}}
         self.size = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: Chunk) -> None:
         self.size += len(data)
         for hasher in self.hashers.values():
             hasher.update(data)

@@ -24,7 +24,7 @@ from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserErr
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.progress import Progress
-from lfs_meta.providers import Provider, Providers
+from lfs_meta.providers import Chunk, Provider, Providers
 from lfs_meta.worktree import digests, exclude, state
 
 PULLED = "pulled"
@@ -170,7 +170,7 @@ class Puller:
                 self.progress.advance(offset)
             with fs.open_file(part, self.root, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as out:
 
-                def write(chunk: bytes) -> None:
+                def write(chunk: Chunk) -> None:
                     nonlocal received
                     if self.stopped.is_set():
                         raise _Cancelled("interrupted")

@@ -1,0 +1,1 @@
+"""Filling in the checksums entries lack: from the stores' metadata, S3 Batch Operations reports, a read."""

@@ -1,0 +1,246 @@
+"""`lfs-meta checksum`: MD5s (and SHA-256s) from the stores' metadata or from one streaming read,
+against the real SDKs and emulators; and checksums never outliving the content they describe."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+
+from lfs_meta.checksum import filling, reading
+from lfs_meta.cli import main
+from lfs_meta.errors import Changed
+from lfs_meta.index.entry import Entry
+from lfs_meta.providers import Options, Providers
+
+from conftest import Store, use_env
+
+INDEX = Path(".lfs-meta") / "metadata.json"
+PART = 5 * 1024 * 1024  # the smallest S3 part but the last
+BIG = os.urandom(2 * PART + 1234)  # three parts: an ETag '<md5>-3', which is no MD5
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    code = main([*args, "--json"])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, json.loads(out.out) if out.out.strip() else {}, out.err
+
+
+def entries(repo: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo / INDEX).read_text())
+    return data
+
+
+def upload_multipart(client: Any, bucket: str, key: str, body: bytes, **extra: Any) -> None:
+    """As `aws s3 cp` and boto3's upload_file send anything over their threshold: in parts."""
+    config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART)
+    client.upload_fileobj(_Reader(body), bucket, key, Config=config, ExtraArgs=extra or None)
+
+
+class _Reader:
+    def __init__(self, body: bytes) -> None:
+        self.body, self.at = body, 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.body) if size < 0 else self.at + size
+        chunk, self.at = self.body[self.at : end], min(end, len(self.body))
+        return chunk
+
+
+@pytest.fixture
+def cohort(s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """A multipart BAM and a small single-part file, tracked by one LIST."""
+    upload_multipart(s3_client, s3_bucket, "run/big.bam", BIG)
+    s3_client.put_object(Bucket=s3_bucket, Key="run/small.vcf", Body=b"small")
+    assert main(["track-remote", f"s3://{s3_bucket}/run/", "--recursive", "--path-prefix", "data"]) == 0
+    capsys.readouterr()
+    return s3_bucket
+
+
+def test_without_read_nothing_is_read_and_the_cost_of_a_read_is_said(
+    s3_repo: Path, cohort: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert entries(s3_repo)["data/big.bam"]["etag"].endswith("-3")
+    before = (s3_repo / INDEX).read_bytes()
+    code, report, _ = run(capsys, "checksum")
+    assert code == 1
+    assert report["lacking"] == {"objects": 1, "bytes": len(BIG), "paths": ["data/big.bam"]}
+    assert report["requests"]["s3"] == {"HeadObject": 1}  # the small file's ETag is its MD5 already
+    assert (s3_repo / INDEX).read_bytes() == before
+    main(["checksum"])
+    err = capsys.readouterr().err
+    assert "1 object(s) (10.5 MB) have no md5" in err and "'lfs-meta checksum --read'" in err
+
+
+def test_read_records_the_true_md5_and_sha256_of_a_multipart_object_then_exports_it(
+    s3_repo: Path, cohort: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report, _ = run(capsys, "checksum", "--read")
+    assert code == 0, report
+    want = {"md5": hashlib.md5(BIG).hexdigest(), "sha256": hashlib.sha256(BIG).hexdigest()}
+    assert report["recorded"] == {"data/big.bam": want}
+    assert report["sources"] == {"read": 1} and report["read_bytes"] == len(BIG)
+    assert report["requests"]["s3"] == {"HeadObject": 1, "GetObject": 1}
+    assert entries(s3_repo)["data/big.bam"]["checksums"] == want
+    assert run(capsys, "checksum")[0] == 0  # nothing left to do, nothing asked
+    (s3_repo / ".lfs-meta" / "config").write_text("[gen3]\nauthz = /programs/p/projects/q\n")
+    assert main(["export", "--format", "gen3"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert {row.split("\t")[5]: row.split("\t")[1] for row in rows} == {
+        "data/big.bam": want["md5"],
+        "data/small.vcf": hashlib.md5(b"small").hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"md5chksum": "{base64}"},  # rclone
+        {"s3cmd-attrs": "atime:1700000000/gid:0/md5:{hex}/mode:33188/uid:0/uname:root"},  # s3cmd
+    ],
+)
+def test_an_uploaders_md5_in_user_metadata_is_taken_without_a_read(
+    s3_repo: Path,
+    s3_client: Any,
+    s3_bucket: str,
+    metadata: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = hashlib.md5(BIG)
+    filled = {
+        name: value.format(base64=base64.b64encode(digest.digest()).decode(), hex=digest.hexdigest())
+        for name, value in metadata.items()
+    }
+    upload_multipart(s3_client, s3_bucket, "up/big.bam", BIG, Metadata=filled)
+    assert main(["track-remote", f"s3://{s3_bucket}/up/", "--recursive"]) == 0  # LIST: no user metadata
+    capsys.readouterr()
+    code, report, _ = run(capsys, "checksum")
+    assert code == 0, report
+    assert report["recorded"] == {"big.bam": {"md5": digest.hexdigest()}}
+    assert report["sources"] == {"store": 1} and "GetObject" not in report["requests"]["s3"]
+
+
+def test_an_object_changed_since_it_was_tracked_gets_no_checksum(
+    s3_repo: Path, cohort: str, s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upload_multipart(s3_client, cohort, "run/big.bam", BIG[::-1])
+    before = (s3_repo / INDEX).read_bytes()
+    code, report, _ = run(capsys, "checksum", "--read")
+    assert code == 1
+    assert "changed since it was tracked" in report["failed"][0]["error"]
+    assert "'lfs-meta check --update data/big.bam'" in report["failed"][0]["error"]
+    assert "GetObject" not in report["requests"]["s3"]
+    assert (s3_repo / INDEX).read_bytes() == before
+
+
+def test_a_read_is_of_the_recorded_content_only(s3_repo: Path, s3_client: Any, s3_bucket: str) -> None:
+    s3_client.put_object(Bucket=s3_bucket, Key="k", Body=b"first")
+    remotes = Providers(Options(environ=dict(os.environ)))
+    url = f"s3://{s3_bucket}/k"
+    recorded = remotes.for_url(url).stat(url)
+    s3_client.put_object(Bucket=s3_bucket, Key="k", Body=b"other")  # same size, other ETag
+    with pytest.raises(Changed, match="ETag is no longer"):
+        reading.read_hashes(remotes, recorded, lambda n: None, threading.Event())
+    shorter = Entry(url, 4, etag=None)  # no ETag to hold the store to: the length still must match
+    with pytest.raises(Changed, match="longer than the 4 bytes recorded"):
+        reading.read_hashes(remotes, shorter, lambda n: None, threading.Event())
+
+
+def test_every_store_is_read_once_and_hashed(
+    store: Store, git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_env(monkeypatch, store.env)
+    monkeypatch.chdir(git_repo)
+    body = os.urandom(3 * 1024 * 1024 + 7)
+    store.put("d/x.bin", body)
+    assert main(["track-remote", store.url("d/x.bin"), "--path", "x.bin"]) == 0
+    capsys.readouterr()
+    code, report, _ = run(capsys, "checksum", "--read", "--sha256")
+    assert code == 0, report
+    recorded = Entry.from_json(entries(git_repo)["x.bin"])
+    assert recorded.known_checksums()["md5"] == hashlib.md5(body).hexdigest()  # S3: the ETag is the MD5
+    assert recorded.checksums["sha256"] == hashlib.sha256(body).hexdigest()
+    assert report["read_bytes"] == len(body)
+
+
+def test_a_local_file_is_read_and_confirmed_unchanged_after(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    source = tmp_path / "outside" / "r.fastq"
+    source.parent.mkdir()
+    source.write_bytes(b"@r1\nACGT\n+\nIIII\n")
+    assert main(["track-remote", source.as_uri(), "--path", "r.fastq"]) == 0
+    capsys.readouterr()
+    code, report, _ = run(capsys, "checksum", "--read")
+    assert code == 0, report
+    assert report["recorded"]["r.fastq"]["md5"] == hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_checksums_go_with_the_content_they_describe(
+    s3_repo: Path, cohort: str, s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "checksum", "--read")[0] == 0
+    url = f"s3://{cohort}/run/big.bam"
+    # The same object tracked again is unchanged, its computed checksums kept.
+    code, report, _ = run(
+        capsys, "track-remote", f"s3://{cohort}/run/", "--recursive", "--path-prefix", "data"
+    )
+    assert (code, report["unchanged"]) == (0, ["data/big.bam", "data/small.vcf"])
+    assert run(capsys, "track-remote", url, "--path", "data/big.bam", "--force")[0] == 0
+    assert entries(s3_repo)["data/big.bam"]["checksums"]["md5"] == hashlib.md5(BIG).hexdigest()
+    # New content: neither --update nor --force keeps a checksum of the old.
+    upload_multipart(s3_client, cohort, "run/big.bam", BIG[::-1])
+    assert run(capsys, "check", "--update", "data/big.bam")[0] == 0
+    assert "md5" not in entries(s3_repo)["data/big.bam"].get("checksums", {})
+    assert run(capsys, "checksum", "--read")[0] == 0
+    assert entries(s3_repo)["data/big.bam"]["checksums"]["md5"] == hashlib.md5(BIG[::-1]).hexdigest()
+    upload_multipart(s3_client, cohort, "run/big.bam", BIG)
+    assert run(capsys, "track-remote", url, "--path", "data/big.bam", "--force")[0] == 0
+    assert "md5" not in entries(s3_repo)["data/big.bam"].get("checksums", {})
+
+
+def test_reads_are_recorded_in_batches_as_they_finish(
+    s3_repo: Path,
+    s3_client: Any,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An interrupted run keeps the batches written before it stopped: here, every object is a batch,
+    and one object that cannot be read leaves the others recorded."""
+    for n in range(4):
+        upload_multipart(s3_client, s3_bucket, f"b/{n}.bam", BIG[: PART + n + 1])
+    assert main(["track-remote", f"s3://{s3_bucket}/b/", "--recursive", "--path-prefix", "b"]) == 0
+    capsys.readouterr()
+    s3_client.delete_object(Bucket=s3_bucket, Key="b/2.bam")
+    writes = []
+    monkeypatch.setattr(filling, "BATCH_OBJECTS", 1)
+    update = filling.Recorder.flush
+
+    def counted(self: filling.Recorder) -> None:
+        before = len(self.recorded)
+        update(self)
+        writes.append(len(self.recorded) - before)
+
+    monkeypatch.setattr(filling.Recorder, "flush", counted)
+    code, report, _ = run(capsys, "checksum", "--read", "--jobs", "2")
+    assert code == 1
+    assert [failure["path"] for failure in report["failed"]] == ["b/2.bam"]
+    assert sorted(report["recorded"]) == ["b/0.bam", "b/1.bam", "b/3.bam"]
+    assert sorted(n for n in writes if n) == [1, 1, 1]
+    assert report["requests"]["s3"]["GetObject"] == 3
+
+
+def test_modes_go_one_at_a_time(s3_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["checksum", "--read", "--from-report", "s3://b/r/manifest.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "go one at a time" in err
