@@ -44,6 +44,8 @@ def default_path(url: str) -> str:
     """The object's key (or file name) as a repo path: s3://bucket/data/a.vcf -> data/a.vcf."""
     parts = urlsplit(url)
     key = unquote(parts.path).lstrip("/")
+    if parts.scheme == "az" and "." in parts.netloc:  # az://<account host>/<container>/<blob>
+        key = key.partition("/")[2]
     return Path(key).name if parts.scheme in ("file", "http", "https") else key
 
 
@@ -141,7 +143,9 @@ def list_prefix(
 
 
 def with_references(target: Target, entry: Entry) -> Entry:
-    return dataclasses.replace(entry, remote_url=target.url, patient=target.patient, specimen=target.specimen)
+    """The store's entry with the user's references; its URL as the store resolved it (an
+    az://container/blob naming the account that served it)."""
+    return dataclasses.replace(entry, patient=target.patient, specimen=target.specimen)
 
 
 def record(found: Sequence[tuple[Target, Entry]], force: bool) -> Callable[[dict[str, Entry]], Outcome]:

@@ -167,9 +167,10 @@ class Store:
     delete: Callable[[str], None]
     env: dict[str, str]
     provider: str
+    host: str = ""  # Azure: the storage account's, which az:// URLs name as fence writes them
 
     def url(self, key: str) -> str:
-        return f"{self.scheme}://{self.container}/{key}"
+        return f"{self.scheme}://{self.host}{'/' if self.host else ''}{self.container}/{key}"
 
 
 @pytest.fixture(params=["s3", "gcs", "azure"])
@@ -203,6 +204,7 @@ def store(request: pytest.FixtureRequest) -> Store:
         lambda k: service.get_blob_client(container, k).delete_blob(),
         dict(request.getfixturevalue("azure_emulator").env),
         "azure",
+        f"{service.account_name}.blob.core.windows.net",
     )
 
 

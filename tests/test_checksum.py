@@ -4,12 +4,15 @@ against the real SDKs and emulators; and checksums never outliving the content t
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -83,12 +86,13 @@ def test_without_read_nothing_is_read_and_the_cost_of_a_read_is_said(
 def test_read_records_the_true_md5_and_sha256_of_a_multipart_object_then_exports_it(
     s3_repo: Path, cohort: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, report, _ = run(capsys, "checksum", "--read")
+    code, report, _ = run(capsys, "checksum", "--read", "--sha256")
     assert code == 0, report
     want = {"md5": hashlib.md5(BIG).hexdigest(), "sha256": hashlib.sha256(BIG).hexdigest()}
-    assert report["recorded"] == {"data/big.bam": want}
-    assert report["sources"] == {"read": 1} and report["read_bytes"] == len(BIG)
-    assert report["requests"]["s3"] == {"HeadObject": 1, "GetObject": 1}
+    small = {"sha256": hashlib.sha256(b"small").hexdigest()}  # its ETag is its MD5
+    assert report["recorded"] == {"data/big.bam": want, "data/small.vcf": small}
+    assert report["sources"] == {"read": 2} and report["read_bytes"] == len(BIG) + 5
+    assert report["requests"]["s3"] == {"HeadObject": 2, "GetObject": 2}
     assert entries(s3_repo)["data/big.bam"]["checksums"] == want
     assert run(capsys, "checksum")[0] == 0  # nothing left to do, nothing asked
     (s3_repo / ".lfs-meta" / "config").write_text("[gen3]\nauthz = /programs/p/projects/q\n")
@@ -148,10 +152,10 @@ def test_a_read_is_of_the_recorded_content_only(s3_repo: Path, s3_client: Any, s
     recorded = remotes.for_url(url).stat(url)
     s3_client.put_object(Bucket=s3_bucket, Key="k", Body=b"other")  # same size, other ETag
     with pytest.raises(Changed, match="ETag is no longer"):
-        reading.read_hashes(remotes, recorded, lambda n: None, threading.Event())
+        reading.read_hashes(remotes, recorded, ["md5"], lambda n: None, threading.Event())
     shorter = Entry(url, 4, etag=None)  # no ETag to hold the store to: the length still must match
     with pytest.raises(Changed, match="longer than the 4 bytes recorded"):
-        reading.read_hashes(remotes, shorter, lambda n: None, threading.Event())
+        reading.read_hashes(remotes, shorter, ["md5"], lambda n: None, threading.Event())
 
 
 def test_every_store_is_read_once_and_hashed(
@@ -244,3 +248,94 @@ def test_modes_go_one_at_a_time(s3_repo: Path, capsys: pytest.CaptureFixture[str
     assert main(["checksum", "--read", "--from-report", "s3://b/r/manifest.json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "go one at a time" in err
+
+
+def report_row(bucket: str, key: str, md5: str, etag: str | None, version: str = "") -> list[str]:
+    """One succeeded task of a Compute checksum job, as its result CSV holds it."""
+    message = {
+        "checksum_base64": base64.b64encode(bytes.fromhex(md5)).decode(),
+        "checksumAlgorithm": "MD5",
+        "checksumType": "FULL_OBJECT",
+        "checksum_hex": md5.upper(),
+    } | ({"etag": etag} if etag else {})
+    return [bucket, quote(key, safe="/"), version, "succeeded", "200", "", json.dumps(message)]
+
+
+def put_report(client: Any, bucket: str, rows: list[list[str]]) -> str:
+    """A completion report in the layout AWS documents: manifest.json beside results/<name>.csv."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    results = out.getvalue().encode()
+    job = "reports/job-0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+    client.put_object(Bucket=bucket, Key=f"{job}/results/r1.csv", Body=results)
+    manifest = {
+        "Format": "Report_CSV_20180820",
+        "ReportCreationDate": "2026-12-05T10:00:00.000Z",
+        "Results": [
+            {
+                "TaskExecutionStatus": "succeeded",
+                "Bucket": bucket,
+                "MD5Checksum": hashlib.md5(results).hexdigest(),
+                "Key": f"{job}/results/r1.csv",
+            }
+        ],
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
+    }
+    client.put_object(Bucket=bucket, Key=f"{job}/manifest.json", Body=json.dumps(manifest).encode())
+    return f"s3://{bucket}/{job}/manifest.json"
+
+
+def test_a_compute_checksum_report_fills_in_only_the_objects_it_was_run_on(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, body in (("r/tumor,ü%+.bam", BIG), ("r/normal.bam", BIG[1:]), ("r/other.bam", BIG[2:])):
+        upload_multipart(s3_client, s3_bucket, key, body)
+    assert main(["track-remote", f"s3://{s3_bucket}/r/", "--recursive"]) == 0
+    capsys.readouterr()
+    recorded = entries(s3_repo)
+    manifest = s3_repo.parent / "job.csv"
+    assert main(["checksum", "--s3-batch-manifest", str(manifest)]) == 0
+    assert manifest.read_text() == "".join(
+        f"{s3_bucket},r/{name}\n" for name in ("normal.bam", "other.bam", "tumor%2C%C3%BC%25%2B.bam")
+    )
+    capsys.readouterr()
+    url = put_report(
+        s3_client,
+        s3_bucket,
+        [
+            report_row(
+                s3_bucket,
+                "r/tumor,ü%+.bam",
+                hashlib.md5(BIG).hexdigest(),
+                recorded["tumor,ü%+.bam"]["etag"],
+            ),
+            # The job ran before normal.bam was replaced: its ETag then was another.
+            report_row(s3_bucket, "r/normal.bam", hashlib.md5(b"before").hexdigest(), "0" * 32 + "-3"),
+            # No ETag in the row: the object is confirmed with one HEAD.
+            report_row(s3_bucket, "r/other.bam", hashlib.md5(BIG[2:]).hexdigest(), None),
+        ],
+    )
+    code, report, _ = run(capsys, "checksum", "--from-report", url)
+    assert code == 1
+    assert report["recorded"] == {
+        "tumor,ü%+.bam": {"md5": hashlib.md5(BIG).hexdigest()},
+        "other.bam": {"md5": hashlib.md5(BIG[2:]).hexdigest()},
+    }
+    assert report["sources"] == {"report": 2}
+    assert [f["path"] for f in report["failed"]] == ["normal.bam"]
+    assert "ETag was" in report["failed"][0]["error"]
+    assert report["requests"]["s3"].get("GetObject") == 2  # manifest.json and the result file only
+    assert report["requests"]["s3"].get("HeadObject") == 3  # those two, and other.bam's confirmation
+
+
+def test_a_report_pointing_outside_its_bucket_is_refused(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = put_report(s3_client, s3_bucket, [report_row(s3_bucket, "k", "0" * 32, None)])
+    manifest_key = url.partition(f"{s3_bucket}/")[2]
+    document = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    document["Results"][0]["Bucket"] = "elsewhere"
+    s3_client.put_object(Bucket=s3_bucket, Key=manifest_key, Body=json.dumps(document).encode())
+    assert main(["checksum", "--from-report", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not the report's own" in err

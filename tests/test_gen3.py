@@ -18,6 +18,7 @@ import pytest
 from lfs_meta import config
 from lfs_meta.cli import main
 from lfs_meta.fhir import gen3
+from lfs_meta.index.entry import Entry
 
 from conftest import ROOT, usage_error
 
@@ -52,7 +53,7 @@ INDEX = {
         "patient": "Patient/P2",
     },
     "data/c.cram": {
-        "remote_url": "az://acct/cohort/c.cram",
+        "remote_url": "az://acct.blob.core.windows.net/cohort/c.cram",
         "size": 30,
         "etag": "0123456789abcdef0123456789abcdef",  # looks like an MD5, but the store says it is not one
         "etag_kind": "opaque",
@@ -144,7 +145,7 @@ def test_meta_follows_g3t_conventions_and_validates_as_r5(
     }
     c_cram = documents["file:///data/c.cram"]["content"][0]["attachment"]["extension"]
     assert c_cram == [
-        {"url": gen3.SOURCE_PATH, "valueUrl": "az://acct/cohort/c.cram"}
+        {"url": gen3.SOURCE_PATH, "valueUrl": "az://acct.blob.core.windows.net/cohort/c.cram"}
     ]  # an opaque ETag is no hash
 
 
@@ -233,6 +234,77 @@ def test_export_is_a_manifest_the_gen3_sdk_validates_and_indexes(
     assert [row[0] for row in rows] == [documents[f"file:///{row[5]}"] for row in rows]  # guid = FHIR id
     assert [row[5] for row in rows] == ["data/a.bam", "data/b.vcf", "data/e.fastq.gz"]
     assert {row[3] for row in rows} == {"/programs/aced/projects/demo"}
+
+
+ACCOUNT = "devstoreaccount1.blob.core.windows.net"
+# Awkward keys as an entry holds them (S3 and GCS raw, Azure percent-encoded), and what indexd must get
+# for fence to sign them: the raw key, Azure in fence's az://<account host>/<container>/<blob> form.
+AWKWARD = {
+    "s3.bam": ("s3://cohort/run 1/a  b+c,d%41\u00e9.bam", "s3://cohort/run 1/a  b+c,d%41\u00e9.bam"),
+    "gs.bam": ("gs://cohort/run 1/a b.bam", "gs://cohort/run 1/a b.bam"),
+    "az.bam": (
+        f"az://{ACCOUNT}/cohort/run%201/a%20%20b%2Bc%2Cd%C3%A9.bam",
+        f"az://{ACCOUNT}/cohort/run 1/a  b+c,d\u00e9.bam",
+    ),
+    "https.bam": (f"https://{ACCOUNT}/cohort/x%20y.bam", f"az://{ACCOUNT}/cohort/x y.bam"),
+}
+CANNOT = "its key holds a character that the gen3 SDK's manifest reader drops or splits on"
+LEFT_OUT = {
+    "legacy.bam": (
+        "az://cohort/legacy.bam",
+        "names no Azure storage account; run 'lfs-meta check --update legacy.bam'",
+    ),
+    "quote.bam": ("s3://cohort/it's.bam", CANNOT),
+    "bracket.bam": ("gs://cohort/a[1].bam", CANNOT),
+    "escape.bam": ("s3://cohort/a%20b.bam", CANNOT),  # a literal '%20', which the reader would decode
+    "percent.bam": (f"az://{ACCOUNT}/cohort/a%2541.bam", CANNOT),  # fence's https URL would decode it
+}
+MD5 = "a" * 32
+
+
+def test_awkward_keys_round_trip_through_the_gen3_sdk(tmp_path: Path) -> None:
+    """Spaces and what else the reader splits on, as the SDK's validator and reader take them; the
+    entries are made here, since the index holds no raw space in an S3 or GCS URL."""
+    entries = {path: Entry(url, 1, checksums={"md5": MD5}) for path, (url, _) in AWKWARD.items()}
+    text, left_out = gen3.manifest(entries, dict.fromkeys(entries, "g"), "/programs/a/projects/b")
+    assert left_out == {}
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text(text)
+    validate = (
+        "import sys\nfrom gen3.tools.indexing import is_valid_manifest_format\n"
+        "print(is_valid_manifest_format(sys.argv[1], allowed_protocols=['s3', 'gs', 'az']))"
+    )
+    assert _gen3_sdk(validate, str(manifest)).splitlines()[-1] == "True"
+    # The urls index_object_manifest sends to indexd: its reader's, then its get_urls.
+    parse = (
+        "import json, sys\nfrom gen3.tools.utils import get_and_verify_fileinfos_from_manifest\n"
+        "from gen3.utils import get_urls\n"
+        "files, _ = get_and_verify_fileinfos_from_manifest(sys.argv[1])\n"
+        "print(json.dumps({f['file_name']: get_urls(f['urls']) for f in files}))"
+    )
+    sent = json.loads(_gen3_sdk(parse, str(manifest)).splitlines()[-1])
+    assert sent == {path: [indexd] for path, (_, indexd) in AWKWARD.items()}
+
+
+def test_export_writes_fences_azure_form_and_names_what_it_leaves_out(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = {path: AWKWARD[path] for path in ("az.bam", "https.bam")}
+    index = {
+        path: {"remote_url": url, "size": 1, "checksums": {"md5": MD5}}
+        for path, (url, _) in {**kept, **LEFT_OUT}.items()
+    }
+    (repo / ".lfs-meta" / "metadata.json").write_text(json.dumps(index))
+    assert main(["export", "--format", "gen3"]) == 1
+    out, err = capsys.readouterr()
+    assert [line.split("\t")[4] for line in out.splitlines()[1:]] == [
+        f"az://{ACCOUNT}/cohort/run%201/a%20%20b+c,d\u00e9.bam",
+        f"az://{ACCOUNT}/cohort/x%20y.bam",
+    ]
+    lines = err.splitlines()
+    assert len(lines) == len(LEFT_OUT)
+    for path, (_, why) in LEFT_OUT.items():
+        assert any(line.startswith(f"lfs-meta: {path}: left out of the manifest: {why}") for line in lines)
 
 
 def test_a_bad_md5_row_is_refused_by_the_same_validator(repo: Path) -> None:

@@ -24,6 +24,7 @@ from emulators import AZURE_ACCOUNT_KEY, AzureEmulator, azure_connection_string,
 BODY = b"##fileformat=VCFv4.3\n" * 50
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WRONG_KEY = base64.b64encode(b"not-the-devstoreaccount1-key" * 2).decode()
+NAMED = "az://devstoreaccount1.blob.core.windows.net"  # fence's form: the account that served it
 
 
 def connect(environ: Mapping[str, str], credentials: str | None = None) -> azure.Azure:
@@ -72,7 +73,7 @@ def test_stat_is_one_head_with_the_uploads_metadata(
 
     entry = provider.stat(f"az://{azure_container}/data/foo.vcf")
 
-    assert entry.remote_url == f"az://{azure_container}/data/foo.vcf"
+    assert entry.remote_url == f"{NAMED}/{azure_container}/data/foo.vcf"
     assert entry.size == len(BODY)
     assert entry.etag == uploaded["etag"].strip('"')
     assert entry.etag_kind == "opaque"
@@ -109,7 +110,7 @@ def test_list_yields_keys_relative_to_the_prefix(
     listed = dict(provider.list(f"az://{azure_container}/data/"))
 
     assert sorted(listed) == ["a.vcf", "sub/b.vcf", "sub/c d+e.vcf"]
-    assert listed["sub/c d+e.vcf"].remote_url == f"az://{azure_container}/data/sub/c%20d%2Be.vcf"
+    assert listed["sub/c d+e.vcf"].remote_url == f"{NAMED}/{azure_container}/data/sub/c%20d%2Be.vcf"
     assert provider.requests.operations == {"GET list": 1}
     for entry in listed.values():
         assert_valid_entry(entry)
@@ -141,6 +142,21 @@ def test_https_form_is_served_by_the_connection_string_of_its_account(
     assert listed == {"a.vcf": entry}
 
 
+def test_fence_form_names_the_account_and_is_served_by_its_connection_string(
+    provider: azure.Azure, container: Any, azure_container: str
+) -> None:
+    container.upload_blob("data/a b.vcf", BODY)
+    base = f"{NAMED}/{azure_container}/"
+
+    entry = provider.stat(base + "data/a%20b.vcf")
+    listed = dict(provider.list(base + "data/"))
+
+    assert entry.remote_url == base + "data/a%20b.vcf"
+    assert listed == {"a b.vcf": entry}
+    assert provider.stat(f"az://{azure_container}/data/a%20b.vcf") == entry
+    assert provider.requests.operations == {"HEAD blob": 2, "GET list": 1}
+
+
 def test_parse_https_and_az_forms() -> None:
     https = azure.parse("https://myacct.blob.core.windows.net/genomes/runs/a%20b.cram")
     assert https == azure.Location(
@@ -154,6 +170,12 @@ def test_parse_https_and_az_forms() -> None:
         account=None, container="genomes", blob="runs/x.cram", base="az://genomes/"
     )
     assert azure.parse("az://genomes/").blob == ""
+    assert azure.parse("az://MyAcct.blob.core.windows.net/genomes/runs/a%20b.cram") == azure.Location(
+        account="myacct",
+        container="genomes",
+        blob="runs/a b.cram",
+        base="az://MyAcct.blob.core.windows.net/genomes/",
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,6 +184,8 @@ def test_parse_https_and_az_forms() -> None:
         "https://myacct.blob.core.windows.net/genomes/x.cram?sv=2024-01-01&sig=SECRETSIG",
         "az:///x.cram",
         "https://myacct.blob.core.windows.net/",
+        "az://myacct.blob.core.windows.net/",
+        "az://my.example.org/genomes/x.cram",
     ],
 )
 def test_parse_rejects_urls_naming_no_container_or_carrying_a_sas(url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -14,7 +14,6 @@ from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.providers import Chunk, Providers
 
-ALGORITHMS = ("md5", "sha256")
 # Chunks waiting for each hash: with the chunk being read and the one being hashed, a stream holds
 # at most DEPTH + 2 chunks (1 MiB each from S3), whatever the object's size.
 DEPTH = 2
@@ -25,16 +24,16 @@ class Stopped(UserError):
 
 
 class Hashing:
-    """MD5 and SHA-256 of a stream, each in its own thread while the next chunk is read.
+    """Hashes of a stream (MD5, SHA-256), each in its own thread while the next chunk is read.
 
-    hashlib releases the GIL on large buffers, so the read and the two hashes overlap: one stream
-    runs at the speed of the slowest of them (MD5) instead of their sum.
+    hashlib releases the GIL on large buffers, so the read and the hashes overlap: one stream runs at
+    the speed of the slowest of them (MD5) instead of their sum.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, algorithms: Sequence[str]) -> None:
         self.size = 0
-        self._hashers = {name: hashlib.new(name, usedforsecurity=False) for name in ALGORITHMS}
-        self._queues: list[queue.Queue[Chunk | None]] = [queue.Queue(DEPTH) for _ in ALGORITHMS]
+        self._hashers = {name: hashlib.new(name, usedforsecurity=False) for name in algorithms}
+        self._queues: list[queue.Queue[Chunk | None]] = [queue.Queue(DEPTH) for _ in algorithms]
         self._threads = [
             threading.Thread(target=_feed, args=(waiting, hasher), daemon=True)
             for waiting, hasher in zip(self._queues, self._hashers.values(), strict=True)
@@ -74,10 +73,11 @@ def _feed(waiting: queue.Queue[Chunk | None], hasher: Any) -> None:
 def read_hashes(
     providers: Providers,
     entry: Entry,
+    algorithms: Sequence[str],
     advance: Callable[[int], None],
     stopped: threading.Event,
 ) -> dict[str, str]:
-    """The MD5 and SHA-256 of the content `entry` records, from one read of the object.
+    """The hashes of the content `entry` records, from one read of the object.
 
     The read is of that content only: the pinned version, or the object while its ETag is still the
     recorded one (the store refuses otherwise); its length must be the recorded size; and an object
@@ -85,7 +85,7 @@ def read_hashes(
     """
     url = entry.remote_url
     provider = providers.for_url(url)
-    with Hashing() as hashing:
+    with Hashing(algorithms) as hashing:
 
         def take(chunk: Chunk) -> None:
             if stopped.is_set():

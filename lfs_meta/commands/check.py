@@ -12,7 +12,7 @@ from lfs_meta import mergeconfig, providers
 from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
-from lfs_meta.index.entry import Entry
+from lfs_meta.index import urls
 from lfs_meta.index.layout import Passes
 from lfs_meta.repo import Repo
 
@@ -36,8 +36,11 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     remotes = providers.Providers(options)
     checked = scan.check_parts(remotes, parts, args.jobs)
     findings = checked.findings
-    updated = _update(repo, remotes, checked.drifted) if args.update else []
-    _report(findings, remotes.request_counts(), args.json, args.stats, updated)
+    written = _update(repo, remotes, checked) if args.update else []
+    updated = [path for path in written if path not in checked.named]
+    named = [path for path in written if path in checked.named]
+    _report(findings, remotes.request_counts(), args.json, args.stats, updated, named=named)
+    _note_unnamed(checked, written)
     code = compare.exit_code(findings, args.allow_unreachable, updated)
     if args.pre_push and code:
         _refuse_push(findings, args.allow_unreachable)
@@ -46,9 +49,23 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     return code
 
 
-def _update(repo: Repo, remotes: providers.Providers, drifted: Mapping[str, Entry]) -> list[str]:
-    fresh = scan.refresh(remotes, drifted)
-    return repo.index.update(fresh.keys(), scan.accept(drifted, fresh)) if fresh else []
+def _update(repo: Repo, remotes: providers.Providers, checked: scan.Checked) -> list[str]:
+    """The drifted entries anew and the unchanged az://container/blob ones naming their account, at once."""
+    fresh = scan.refresh(remotes, checked.drifted) | checked.named
+    recorded = {**checked.drifted, **checked.recorded}
+    return repo.index.update(fresh.keys(), scan.accept(recorded, fresh)) if fresh else []
+
+
+def _note_unnamed(checked: scan.Checked, written: Sequence[str]) -> None:
+    recorded = {**checked.drifted, **checked.recorded}
+    left = checked.unnamed - sum(1 for path in written if urls.names_no_account(recorded[path].remote_url))
+    if left:
+        print(
+            f"lfs-meta: note: {left} entr{'y names' if left == 1 else 'ies name'} no Azure storage account "
+            "(az://container/blob, resolved from each user's environment); "
+            "'lfs-meta check --update' records the account that serves them",
+            file=sys.stderr,
+        )
 
 
 def _report(
@@ -57,6 +74,8 @@ def _report(
     as_json: bool,
     stats: bool,
     updated: Sequence[str],
+    *,
+    named: Sequence[str],
 ) -> None:
     counts = compare.summary(findings)
     if as_json:
@@ -66,6 +85,7 @@ def _report(
                     "summary": counts,
                     "findings": [f.as_json() for f in findings],
                     "updated": list(updated),
+                    "account_recorded": list(named),
                     "requests": dict(requests),
                 },
                 indent=2,
@@ -78,6 +98,9 @@ def _report(
             print(compare.describe(finding, update_hint=not updated))
     for path in updated:
         print(f"{path}: updated to the remote's current metadata")
+    if named:
+        entries = "entry" if len(named) == 1 else "entries"
+        print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
     print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items()))
     if stats:
         made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"

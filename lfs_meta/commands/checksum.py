@@ -9,12 +9,15 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from lfs_meta import providers, workers
-from lfs_meta.checksum import filling, reading
+from lfs_meta import fs, providers, workers
+from lfs_meta.checksum import filling, reading, report, s3batch
 from lfs_meta.errors import RemoteError, UserError
+from lfs_meta.fhir import meta
 from lfs_meta.index.entry import Entry
 from lfs_meta.progress import Progress, human_bytes
+from lfs_meta.providers import s3
 from lfs_meta.repo import Repo
 
 
@@ -24,6 +27,7 @@ class Outcome:
 
     failed: dict[str, str] = field(default_factory=dict)
     lacking: dict[str, Entry] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # report rows that could not be used
     read_bytes: int = 0
     interrupted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,12 +52,17 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     )
     recorder = filling.Recorder(repo.index.update)
     outcome = Outcome()
+    if args.s3_batch_manifest is not None:
+        return _write_batch_manifests(repo, args.s3_batch_manifest, needing)
     try:
-        _from_store(remotes, needing, recorder, outcome, args.jobs)
+        if args.from_report is None:
+            _from_store(remotes, needing, recorder, outcome, args.jobs)
+        else:
+            _from_report(remotes, args.from_report, needing, recorder, outcome)
         recorder.flush()
         remaining = _still_lacking(needing, recorder.found, outcome.failed, wanted)
         if args.read:
-            _read(remotes, remaining, recorder, outcome, args.jobs)
+            _read(remotes, remaining, wanted, recorder=recorder, outcome=outcome, jobs=args.jobs)
             recorder.flush()
             remaining = _still_lacking(remaining, recorder.found, outcome.failed, wanted)
     except KeyboardInterrupt:
@@ -65,7 +74,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     _report(outcome, recorder, wanted, remotes.operation_counts(), args.json)
     if outcome.interrupted:
         return 130
-    return 1 if outcome.failed or outcome.lacking else 0
+    return 1 if outcome.failed or outcome.lacking or outcome.problems else 0
 
 
 def _still_lacking(
@@ -117,9 +126,65 @@ def _from_store(
         workers.run_all(asked, sorted(needing), jobs)
 
 
+def _from_report(
+    remotes: providers.Providers,
+    url: str,
+    needing: Mapping[str, Entry],
+    recorder: filling.Recorder,
+    outcome: Outcome,
+) -> None:
+    """The MD5s a Compute checksum job computed, each only for an entry whose object it was: the
+    version the entry pins or the ETag it records, else confirmed by one HEAD now."""
+    rows, outcome.problems = report.read(remotes, url)
+    for path, entry, row in report.matches(rows, needing):
+        verdict = s3batch.check_row(row, entry)
+        if verdict.outcome == "confirm":
+            try:
+                current = remotes.for_url(entry.remote_url).stat(entry.remote_url, row.version_id)
+            except RemoteError as exc:
+                outcome.failed[path] = str(exc)
+                continue
+            if not entry.same_content(current) or entry.version_id not in (None, current.version_id):
+                verdict = s3batch.Verdict("refuse", "the object is no longer the one the entry records")
+        if verdict.outcome == "refuse":
+            outcome.failed[path] = f"not taken from the report: {verdict.reason}"
+            continue
+        hashes = {name: value for name, value in (("md5", row.md5), ("sha256", row.sha256)) if value}
+        outcome.failed.pop(path, None)  # a later row of a retried task succeeded
+        recorder.add(path, entry, hashes, "report")
+
+
+def _write_batch_manifests(repo: Repo, output: Path, needing: Mapping[str, Entry]) -> int:
+    """The CSV manifest(s) of a Compute checksum job for the S3 objects lacking an MD5: one per
+    bucket, and per objects with and without a pinned version, as a job's manifest must be."""
+    objects = []
+    for entry in needing.values():
+        if entry.remote_url.startswith("s3://"):
+            _, bucket, key = s3.split(entry.remote_url)
+            objects.append((bucket, key, entry.version_id))
+    written = s3batch.manifests(sorted(set(objects)))
+    for number, manifest in enumerate(written):
+        path = output if len(written) == 1 else output.with_name(f"{output.stem}-{number + 1}{output.suffix}")
+        fs.write_atomic(path, manifest.text.encode(), meta.trusted_directory(path, repo.root))
+        count, fields = manifest.text.count("\n"), ", ".join(manifest.fields)
+        print(f"{meta.shown(path)}: {count} object(s) in bucket {manifest.bucket}; fields {fields}")
+    others = len(needing) - len(objects)
+    if others:
+        print(
+            f"lfs-meta: {others} other entries lacking an MD5 are not in S3; "
+            "'lfs-meta checksum --read' reads them",
+            file=sys.stderr,
+        )
+    if not written:
+        print("lfs-meta: no S3 object lacks an MD5; no manifest written", file=sys.stderr)
+    return 0
+
+
 def _read(
     remotes: providers.Providers,
     entries: Mapping[str, Entry],
+    wanted: tuple[str, ...],
+    *,
     recorder: filling.Recorder,
     outcome: Outcome,
     jobs: int,
@@ -131,7 +196,7 @@ def _read(
         def read(path: str) -> None:
             entry = entries[path]
             try:
-                hashes = reading.read_hashes(remotes, entry, progress.advance, stopped)
+                hashes = reading.read_hashes(remotes, entry, wanted, progress.advance, stopped)
             except reading.Stopped:
                 return
             except RemoteError as exc:
@@ -139,7 +204,8 @@ def _read(
                 return
             with outcome.lock:
                 outcome.read_bytes += entry.size
-            recorder.add(path, entry, hashes, "read")
+            missing = filling.lacking(entry, wanted)  # the ETag may be the MD5 already
+            recorder.add(path, entry, {name: hashes[name] for name in missing}, "read")
 
         workers.run_all(read, sorted(entries, key=lambda path: -entries[path].size), jobs, stopped)
 
@@ -168,6 +234,7 @@ def _report(
                         "bytes": lacking_bytes,
                         "paths": sorted(outcome.lacking),
                     },
+                    "report_problems": outcome.problems,
                     "interrupted": outcome.interrupted,
                     "requests": {name: dict(counts) for name, counts in requests.items()},
                 },
@@ -176,6 +243,8 @@ def _report(
             )
         )
         return
+    for problem in outcome.problems:
+        print(f"lfs-meta: {problem}", file=sys.stderr)
     for path, error in sorted(outcome.failed.items()):
         print(f"{path}: {error}", file=sys.stderr)
     names = " and ".join(wanted)

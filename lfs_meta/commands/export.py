@@ -39,6 +39,8 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         fix = {
             gen3.NO_MD5: "add checksums.md5 to its entry, then export again",
             gen3.LOCAL: "put the file in a bucket the commons reads and track that URL",
+            gen3.NO_ACCOUNT: f"run 'lfs-meta check --update {path}' to record it",
+            gen3.UNCARRIED: "copy the object to a key without them and track that URL",
         }[why]
         print(f"lfs-meta: {path}: left out of the manifest: {why}; {fix}", file=sys.stderr)
     return 1 if left_out else 0

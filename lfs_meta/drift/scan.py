@@ -7,9 +7,11 @@ with one metadata request (HEAD) each. Listings and HEADs both run in a bounded 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,8 +22,9 @@ from lfs_meta.drift import compare
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import NotFound, RemoteError, VersionGone
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.urls import AZURE_HOST_SUFFIX, names_no_account
 from lfs_meta.progress import Progress
-from lfs_meta.providers import AZURE_HOST_SUFFIX, Provider, Providers
+from lfs_meta.providers import Provider, Providers
 
 LISTABLE = ("s3", "gs", "az")
 REFRESHED = (compare.MODIFIED, compare.VERSION_GONE)  # the findings --update records anew
@@ -140,12 +143,12 @@ def batches(sizes: Mapping[str | None, int], hold: int) -> list[set[str | None]]
 
 
 def bucket_root(url: str) -> str | None:
-    """scheme://bucket/ (Azure https: .../container/) for stores that can list; None otherwise."""
+    """scheme://bucket/ (an Azure account's host: .../container/) for stores that can list; None otherwise."""
     parts = urlsplit(url)
+    if parts.scheme in ("https", "az") and parts.netloc.endswith(AZURE_HOST_SUFFIX):
+        return f"{parts.scheme}://{parts.netloc}/{parts.path.lstrip('/').partition('/')[0]}/"
     if parts.scheme in LISTABLE:
         return f"{parts.scheme}://{parts.netloc}/"
-    if parts.scheme == "https" and parts.netloc.endswith(AZURE_HOST_SUFFIX):
-        return f"https://{parts.netloc}/{parts.path.lstrip('/').partition('/')[0]}/"
     return None
 
 
@@ -157,6 +160,8 @@ class Checker:
         self.entries = entries
         self.jobs = jobs
         self.progress = progress
+        self.named: dict[str, Entry] = {}  # az://container/blob entries, unchanged, as the store named them
+        self._lock = threading.Lock()
 
     def run(self, route: Mapping[str, str] | None = None) -> list[Finding]:
         groups, singles = plan(self.entries, route)
@@ -213,6 +218,9 @@ class Checker:
         recorded = self.entries[path]
         found = compare.changes(recorded, current)
         if not found:
+            if names_no_account(recorded.remote_url) and not names_no_account(current.remote_url):
+                with self._lock:
+                    self.named[path] = dataclasses.replace(recorded, remote_url=current.remote_url)
             return Finding(path, compare.UNCHANGED)
         if recorded.version_id and not _pinned_exists(provider, recorded):
             return Finding(
@@ -261,6 +269,9 @@ def held(entries: Mapping[str, Entry]) -> Parts:
 class Checked:
     findings: list[Finding]  # one per entry, by path
     drifted: dict[str, Entry]  # the recorded entries whose findings --update records anew
+    unnamed: int  # az://container/blob entries, which name no storage account
+    recorded: dict[str, Entry]  # the unchanged ones of those whose store named its account ...
+    named: dict[str, Entry]  # ... and each as --update records it, naming the account
 
 
 def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD) -> Checked:
@@ -285,12 +296,18 @@ def check_parts(providers: Providers, parts: Parts, jobs: int, hold: int = HOLD)
         batched = _batched(parts, route, directories, total, hold)
     findings: list[Finding] = []
     drifted: dict[str, Entry] = {}
+    recorded: dict[str, Entry] = {}
+    named: dict[str, Entry] = {}
     with Progress("checking", total=total) as progress:
         for batch in batched:
-            found = Checker(providers, batch, jobs, progress).run(route)
+            checker = Checker(providers, batch, jobs, progress)
+            found = checker.run(route)
             drifted.update((f.path, batch[f.path]) for f in found if f.status in REFRESHED)
+            recorded.update((path, batch[path]) for path in checker.named)
+            named.update(checker.named)
             findings.extend(found)
-    return Checked(sorted(findings, key=lambda finding: finding.path), drifted)
+    unnamed = sum(sum(counts.values()) for root, counts in directories.items() if names_no_account(root))
+    return Checked(sorted(findings, key=lambda finding: finding.path), drifted, unnamed, recorded, named)
 
 
 def _batched(
@@ -336,6 +353,8 @@ def refresh(providers: Providers, drifted: Mapping[str, Entry]) -> dict[str, Ent
         if url not in current:
             current[url] = providers.for_url(url).stat(url)
         fresh[path] = compare.accepted(recorded, current[url])
+        if names_no_account(url):
+            fresh[path] = dataclasses.replace(fresh[path], remote_url=current[url].remote_url)
     return fresh
 
 

@@ -11,9 +11,11 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import content_types, mapping
+from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 
 NAMESPACE = uuid.uuid3(uuid.NAMESPACE_DNS, "aced-idp.org").bytes  # gen3_tracker.ACED_NAMESPACE
@@ -130,6 +132,18 @@ _OCTETS = "application/octet-stream"
 
 NO_MD5 = "indexd requires an MD5 and none is recorded (its ETag, if any, is not one)"
 LOCAL = "a file:// URL names a file on this machine, which no commons can serve"
+NO_ACCOUNT = "names no Azure storage account"
+UNCARRIED = (
+    "its key holds a character that the gen3 SDK's manifest reader drops or splits on, or that fence "
+    "cannot sign (a quote, '[', ']', '?', '#', '%20', a tab or line break, a trailing ','; in Azure also '%')"
+)
+# What the SDK's reader (gen3.tools.utils.get_urls, run by index_object_manifest) does to the urls column:
+# it splits on spaces, strips '[' ']' and a trailing ',', deletes every quote and decodes '%20', nothing
+# else; its validator splits on any whitespace and on brackets and quotes. fence signs the key exactly as
+# indexd holds it (the S3 signer quotes it, Azure's SAS names the blob as written, a '?' or '#' ends it),
+# so indexd must hold the raw key: a space goes out as '%20', which the reader turns back into a space,
+# and a key with any other of those characters cannot be carried and is left out.
+_UNCARRIED = re.compile(r"['\"\[\]?#\x00]|%20|,\Z")
 
 
 def manifest(entries: Mapping[str, Entry], guid: Mapping[str, str], authz: str) -> tuple[str, dict[str, str]]:
@@ -138,12 +152,39 @@ def manifest(entries: Mapping[str, Entry], guid: Mapping[str, str], authz: str) 
     left_out = {}
     for path in sorted(entries):
         entry = entries[path]
-        md5 = md5_of(entry)
-        if md5 is None or entry.remote_url.startswith("file:"):
-            left_out[path] = NO_MD5 if md5 is None else LOCAL
+        md5, url = md5_of(entry), indexd_url(entry.remote_url)
+        if md5 is None or url is None:
+            left_out[path] = NO_MD5 if md5 is None else _why_not(entry.remote_url)
             continue
-        lines.append("\t".join((guid[path], md5, str(entry.size), authz, entry.remote_url, path)))
+        lines.append("\t".join((guid[path], md5, str(entry.size), authz, url.replace(" ", "%20"), path)))
     return "\n".join(lines) + "\n", left_out
+
+
+def indexd_url(url: str) -> str | None:
+    """The URL as indexd should hold it for fence to sign: S3 and GCS keys as they are (an S3 profile
+    dropped), Azure blobs in fence's az://<account>.blob.core.windows.net/<container>/<blob> with the
+    name decoded, web URLs as they are; None when there is no such URL."""
+    if url.startswith("file:") or urls.names_no_account(url):
+        return None
+    scheme, _, rest = url.partition("://")
+    host, _, key = rest.partition("/")
+    if host.lower().endswith(urls.AZURE_HOST_SUFFIX):
+        # fence puts the name into an https:// URL as it is, where a '%' would be decoded again.
+        blob = unquote(key)
+        return f"az://{host.lower()}/{blob}" if _carried(blob) and "%" not in blob else None
+    if scheme in ("s3", "gs"):
+        return f"{scheme}://{host.rpartition('@')[2]}/{key}" if _carried(key) else None
+    return url if _carried(url.replace("%20", " ")) else None
+
+
+def _carried(key: str) -> bool:
+    return not _UNCARRIED.search(key) and not any(c.isspace() and c != " " for c in key)
+
+
+def _why_not(url: str) -> str:
+    if url.startswith("file:"):
+        return LOCAL
+    return NO_ACCOUNT if urls.names_no_account(url) else UNCARRIED
 
 
 def _hash_extensions(entry: Entry) -> list[dict[str, str]]:

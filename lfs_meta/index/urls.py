@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 SCHEMES = ("s3", "gs", "az", "https", "http", "file")
+AZURE_HOST_SUFFIX = ".blob.core.windows.net"
 _BUCKET_SCHEMES = {
     # scheme: (what the first component is called, the provider's naming rule)
     "s3": ("bucket", re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")),
@@ -32,6 +33,8 @@ SECRET_PARAMS = frozenset(
 _UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f]")
 # scheme://bucket/key with no user, port, query or fragment, and a key that names an object
 _PLAIN_BUCKET_URL = re.compile(r"(s3|gs|az)://([^/@:?#\[\]]+)/([^?#]*[^/?#])\Z")
+_AZURE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+_AZURE_ACCOUNT_URL = re.compile(r"az://[a-z0-9]{3,24}\.blob\.core\.windows\.net/([^/?#]+)/([^?#]*[^/?#])\Z")
 _SHAPES = {
     "s3": "s3://bucket/key or s3://profile@bucket/key",
     "gs": "gs://bucket/object",
@@ -69,8 +72,18 @@ def url_problems(url: str) -> list[tuple[str, str]]:
 
 def plainly_fine(url: str) -> bool:
     """The usual shape, accepted without urlsplit: a large index has one per entry."""
-    plain = _PLAIN_BUCKET_URL.match(url)
-    return bool(plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]) and not _UNSAFE_CHARS.search(url))
+    named = _AZURE_ACCOUNT_URL.match(url)
+    plain = None if named else _PLAIN_BUCKET_URL.match(url)
+    if named:
+        fine = bool(_BUCKET_SCHEMES["az"][1].match(named[1]))
+    else:
+        fine = bool(plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]))
+    return fine and not _UNSAFE_CHARS.search(url)
+
+
+def names_no_account(url: str) -> bool:
+    """An az://container/blob URL: its storage account is whichever each user's environment names."""
+    return url.startswith("az://") and "." not in url[5:].partition("/")[0]
 
 
 def full_url_problems(url: str) -> list[tuple[str, str]]:
@@ -131,6 +144,17 @@ def _bucket_url_problems(
     what, rule = _BUCKET_SCHEMES[scheme]
     userinfo, _, bucket = netloc.rpartition("@")
     problems = []
+    if scheme == "az" and "." in bucket:  # az://<account>.blob.core.windows.net/<container>/<blob>
+        account = bucket.removesuffix(AZURE_HOST_SUFFIX)
+        if account == bucket or not _AZURE_ACCOUNT.fullmatch(account):
+            problems.append(
+                (
+                    f"names host {bucket!r}, which is no Azure storage account",
+                    f"write it as az://<account>{AZURE_HOST_SUFFIX}/<container>/<blob>",
+                )
+            )
+        bucket, _, rest = path[1:].partition("/")
+        path = "/" + rest
     if userinfo and scheme != "s3":
         problems.append((f"has 'user@' before the {what}", f"write it as {_SHAPES[scheme]}"))
     if not rule.match(bucket):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import threading
 from collections.abc import Callable, Iterator
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import AZURE_HOST_SUFFIX, Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.index.urls import AZURE_HOST_SUFFIX
+from lfs_meta.providers import Options, RequestCounter, missing_sdk, normalize, strong_etag
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError
@@ -62,14 +64,16 @@ class Client:
 
 
 def parse(url: str) -> Location:
-    """az://container/blob or https://<account>.blob.core.windows.net/container/blob."""
+    """az://container/blob, az://<account>.blob.core.windows.net/container/blob (fence's form) or
+    https://<account>.blob.core.windows.net/container/blob."""
     parts = urlsplit(url)
     if parts.query or parts.fragment or "@" in parts.netloc:
         raise UserError(
             f"{urls.redact(url)}: carries credentials, a query or a fragment; "
             "write it as az://container/blob and let the credential chain authenticate"
         )
-    if parts.scheme == "az":
+    # Container names have no dots, so an az:// netloc with one is the account's host.
+    if parts.scheme == "az" and "." not in parts.netloc:
         container, blob = parts.netloc, parts.path.lstrip("/")
         account = None
         base = f"az://{container}/"
@@ -77,14 +81,22 @@ def parse(url: str) -> Location:
         host = (parts.hostname or "").lower()
         if not host.endswith(AZURE_HOST_SUFFIX):
             raise UserError(
-                f"{url}: not an Azure Blob URL; write it as https://<account>{AZURE_HOST_SUFFIX}/..."
+                f"{url}: not an Azure Blob URL; write it as {parts.scheme}://<account>{AZURE_HOST_SUFFIX}/..."
             )
         container, _, blob = parts.path.lstrip("/").partition("/")
         account = host.removesuffix(AZURE_HOST_SUFFIX)
-        base = f"https://{parts.netloc}/{container}/"
+        base = f"{parts.scheme}://{parts.netloc}/{container}/"
     if not container:
         raise UserError(f"{url}: names no container; write it as az://container/blob")
     return Location(account, container, unquote(blob), base)
+
+
+def _named(url: str, location: Location, client: Client) -> str:
+    """`url` naming the storage account that served it, so that it means one blob for everyone."""
+    account = client.service.account_name
+    if location.account is not None or not account:
+        return url
+    return f"az://{account}{AZURE_HOST_SUFFIX}/{url.removeprefix('az://')}"
 
 
 def connect(url: str, options: Options) -> Azure:
@@ -123,7 +135,7 @@ class Azure:
             raise _error(exc, url, location, client) from None
         if _is_directory(properties):
             raise RemoteError(f"{url}: is a directory, not a file; track what is under it with --recursive")
-        return _entry(url, properties)
+        return _entry(_named(url, location, client), properties)
 
     def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
         from azure.core import MatchConditions
@@ -158,6 +170,7 @@ class Azure:
         location = parse(url)
         client = self.client(location, url)
         container = client.service.get_container_client(location.container)
+        served = dataclasses.replace(location, base=_named(location.base, location, client))
         from azure.core.exceptions import AzureError
 
         try:
@@ -167,7 +180,7 @@ class Azure:
                 if properties.name.endswith("/") or _is_directory(properties):
                     continue
                 relative = properties.name[len(location.blob) :]
-                yield relative, _entry(location.url(properties.name), properties)
+                yield relative, _entry(served.url(properties.name), properties)
         except AzureError as exc:
             raise _error(exc, url, location, client) from None
 

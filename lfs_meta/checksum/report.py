@@ -1,0 +1,100 @@
+"""`checksum --from-report`: a Compute checksum job's completion report, read through the providers
+(s3:// where the job wrote it, or file:// for a downloaded copy) and matched to the index's entries."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from urllib.parse import quote, urlsplit
+
+from lfs_meta.checksum import s3batch
+from lfs_meta.errors import UserError
+from lfs_meta.index.entry import Entry
+from lfs_meta.index.problem import printable
+from lfs_meta.providers import Chunk, Providers
+
+# Report files are read whole: a result file holds one short line per object of one job.
+LARGEST = 1 << 30
+
+
+def read(providers: Providers, manifest_url: str) -> tuple[list[s3batch.ResultRow], list[str]]:
+    """Every row of the report's result files, and each row that cannot be used, as a line."""
+    if urlsplit(manifest_url).scheme not in ("s3", "file"):
+        raise UserError(
+            f"--from-report {printable(manifest_url)}: give the s3:// URL of the report's manifest.json "
+            "(or a file:// URL of a downloaded copy of the report)"
+        )
+    files = s3batch.parse_report_manifest(_text(providers, manifest_url), printable(manifest_url))
+    rows: list[s3batch.ResultRow] = []
+    problems: list[str] = []
+    for file in files:
+        url = result_url(manifest_url, file)
+        data = _fetch(providers, url)
+        s3batch.check_result_file(file, data)
+        found, wrong = s3batch.parse_results(_decoded(data, url), printable(url))
+        rows += found
+        problems += [problem.format(printable(url)) for problem in wrong]
+    return rows, problems
+
+
+def result_url(manifest_url: str, file: s3batch.ResultFile) -> str:
+    """Where a result file is: as manifest.json names it, in the same bucket (a report that points
+    elsewhere is refused); for a downloaded copy, at the same place below the job's directory."""
+    parts = urlsplit(manifest_url)
+    if parts.scheme == "s3":
+        profile, _, bucket = parts.netloc.rpartition("@")
+        if file.bucket != bucket:
+            raise UserError(
+                f"{printable(manifest_url)}: lists a result file in bucket {printable(file.bucket)!r}, not "
+                f"the report's own; {s3batch.REPORT_FIX}"
+            )
+        return f"s3://{profile + '@' if profile else ''}{bucket}/{file.key}"
+    # The job wrote <prefix>/job-<id>/manifest.json and <prefix>/job-<id>/results/<name>.csv.
+    directory = parts.path.rpartition("/")[0]
+    segments = file.key.split("/")
+    job = next((n for n, segment in enumerate(segments) if segment.startswith("job-")), None)
+    below = segments[job + 1 :] if job is not None else segments[-2:]
+    if any(segment in ("", ".", "..") for segment in below):
+        raise UserError(
+            f"{printable(manifest_url)}: names result file {printable(file.key)!r}; {s3batch.REPORT_FIX}"
+        )
+    return f"file://{directory}/{quote('/'.join(below))}"
+
+
+def matches(
+    rows: list[s3batch.ResultRow], needing: Mapping[str, Entry]
+) -> Iterator[tuple[str, Entry, s3batch.ResultRow]]:
+    """(path, entry, row) for each row about an object that entries lacking a checksum record."""
+    by_object: dict[tuple[str, str], list[str]] = {}
+    for path, entry in needing.items():
+        if entry.remote_url.startswith("s3://"):
+            bucket, _, key = entry.remote_url[len("s3://") :].partition("/")
+            by_object.setdefault((bucket.rpartition("@")[2], key), []).append(path)
+    for row in rows:
+        for path in by_object.get((row.bucket, row.key), ()):
+            yield path, needing[path], row
+
+
+def _text(providers: Providers, url: str) -> str:
+    return _decoded(_fetch(providers, url), url)
+
+
+def _decoded(data: bytes, url: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{printable(url)}: is not UTF-8 text; {s3batch.REPORT_FIX}") from None
+
+
+def _fetch(providers: Providers, url: str) -> bytes:
+    provider = providers.for_url(url)
+    found = provider.stat(url)
+    if found.size > LARGEST:
+        raise UserError(f"{printable(url)}: {found.size} bytes is no report file; {s3batch.REPORT_FIX}")
+    out = io.BytesIO()
+
+    def write(chunk: Chunk) -> None:
+        out.write(chunk)
+
+    provider.download(url, found, 0, write)
+    return out.getvalue()
