@@ -9,7 +9,10 @@ import hashlib
 import io
 import json
 import os
+import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +26,7 @@ from lfs_meta.errors import Changed
 from lfs_meta.index.entry import Entry
 from lfs_meta.providers import Options, Providers
 
-from conftest import Store, use_env
+from conftest import BIN, Store, lfs_meta, use_env
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 PART = 5 * 1024 * 1024  # the smallest S3 part but the last
@@ -261,13 +264,14 @@ def report_row(bucket: str, key: str, md5: str, etag: str | None, version: str =
     return [bucket, quote(key, safe="/"), version, "succeeded", "200", "", json.dumps(message)]
 
 
-def put_report(client: Any, bucket: str, rows: list[list[str]]) -> str:
-    """A completion report in the layout AWS documents: manifest.json beside results/<name>.csv."""
+JOB = "reports/job-0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+
+
+def report_files(bucket: str, rows: list[list[str]]) -> dict[str, bytes]:
+    """A completion report in the layout AWS documents, by key: manifest.json beside results/*.csv."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     results = out.getvalue().encode()
-    job = "reports/job-0f1e2d3c-aaaa-bbbb-cccc-000000000001"
-    client.put_object(Bucket=bucket, Key=f"{job}/results/r1.csv", Body=results)
     manifest = {
         "Format": "Report_CSV_20180820",
         "ReportCreationDate": "2026-12-05T10:00:00.000Z",
@@ -276,13 +280,18 @@ def put_report(client: Any, bucket: str, rows: list[list[str]]) -> str:
                 "TaskExecutionStatus": "succeeded",
                 "Bucket": bucket,
                 "MD5Checksum": hashlib.md5(results).hexdigest(),
-                "Key": f"{job}/results/r1.csv",
+                "Key": f"{JOB}/results/r1.csv",
             }
         ],
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     }
-    client.put_object(Bucket=bucket, Key=f"{job}/manifest.json", Body=json.dumps(manifest).encode())
-    return f"s3://{bucket}/{job}/manifest.json"
+    return {f"{JOB}/results/r1.csv": results, f"{JOB}/manifest.json": json.dumps(manifest).encode()}
+
+
+def put_report(client: Any, bucket: str, rows: list[list[str]]) -> str:
+    for key, body in report_files(bucket, rows).items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{JOB}/manifest.json"
 
 
 def test_a_compute_checksum_report_fills_in_only_the_objects_it_was_run_on(
@@ -339,3 +348,54 @@ def test_a_report_pointing_outside_its_bucket_is_refused(
     assert main(["checksum", "--from-report", url]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not the report's own" in err
+
+
+def test_ctrl_c_keeps_what_finished(git_repo: Path, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """Interrupted while a large object is read, the run records the small one it finished."""
+    small, large = tmp_path / "small.fastq", tmp_path / "large.bam"
+    small.write_bytes(b"@r\nA\n+\nI\n")
+    with large.open("wb") as out:
+        out.truncate(8 << 30)  # sparse: 8 GiB that take seconds to hash, none of it on disk
+    for source in (small, large):
+        assert (
+            lfs_meta(git_repo, cli_env, "track-remote", source.as_uri(), "--path", source.name).returncode
+            == 0
+        )
+    process = subprocess.Popen(
+        [BIN / "lfs-meta", "checksum", "--read", "--jobs", "2"],
+        cwd=git_repo,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # started, the small file read; 8 GiB take 10 s or more at MD5's speed
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1] == (
+        "lfs-meta: interrupted; what finished is recorded, and 'lfs-meta checksum --read' reads the rest"
+    )
+    recorded = entries(git_repo)
+    assert recorded["small.fastq"]["checksums"]["md5"] == hashlib.md5(small.read_bytes()).hexdigest()
+    assert "checksums" not in recorded["large.bam"]
+
+
+def test_a_downloaded_copy_of_a_report_is_read_from_disk(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upload_multipart(s3_client, s3_bucket, "c/x.bam", BIG)
+    assert main(["track-remote", f"s3://{s3_bucket}/c/x.bam", "--path", "x.bam"]) == 0
+    capsys.readouterr()
+    etag = entries(s3_repo)["x.bam"]["etag"]
+    copy = tmp_path / "my report"  # as 'aws s3 cp --recursive s3://.../job-ID/ "my report"' leaves it
+    for key, body in report_files(
+        "reports", [report_row(s3_bucket, "c/x.bam", hashlib.md5(BIG).hexdigest(), etag)]
+    ).items():
+        (copy / key.partition(JOB + "/")[2]).parent.mkdir(parents=True, exist_ok=True)
+        (copy / key.partition(JOB + "/")[2]).write_bytes(body)
+    code, report, _ = run(capsys, "checksum", "--from-report", (copy / "manifest.json").as_uri())
+    assert code == 0, report
+    assert report["recorded"] == {"x.bam": {"md5": hashlib.md5(BIG).hexdigest()}}
+    assert "GetObject" not in report["requests"].get("s3", {})
