@@ -26,6 +26,7 @@ FULL = [
     ["track_peers.py", "3000", "10000"],
     ["check_peers.py", "3000", "10000", "100000"],
     ["memory.py", "1000000"],
+    ["checksum_read.py", "256", "1024"],
 ]
 QUICK = [
     ["validate.py", "1000", "10000"],
@@ -34,6 +35,7 @@ QUICK = [
     ["track_peers.py", "300"],
     ["check_peers.py", "300"],
     ["memory.py", "20000"],
+    ["checksum_read.py", "64"],
 ]
 
 

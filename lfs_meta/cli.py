@@ -161,7 +161,11 @@ def _checksum_arguments(parser: argparse.ArgumentParser) -> None:
         "completion report's manifest.json",
     )
     parser.add_argument(
-        "--jobs", type=_positive, default=8, metavar="N", help="objects asked or read at once (default 8)"
+        "--jobs",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="objects read at once (default 4, each holding at most 4 MiB); metadata requests: 4N at once",
     )
     _add_remote_options(parser)
     _add_index(parser)

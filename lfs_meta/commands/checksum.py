@@ -33,6 +33,8 @@ class Outcome:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+# A metadata request holds no buffer: many more of them go at once than reads.
+_ASKED_PER_READ = 4
 _SOURCES = {
     "store": "from the store's metadata",
     "report": "from the S3 Batch Operations report",
@@ -56,7 +58,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return _write_batch_manifests(repo, args.s3_batch_manifest, needing)
     try:
         if args.from_report is None:
-            _from_store(remotes, needing, recorder, outcome, args.jobs)
+            _from_store(remotes, needing, recorder, outcome, _ASKED_PER_READ * args.jobs)
         else:
             _from_report(remotes, args.from_report, needing, recorder, outcome)
         recorder.flush()
