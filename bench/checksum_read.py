@@ -2,7 +2,7 @@
 
 .venv/bin/python bench/checksum_read.py [MB ...] [--results FILE]   (default 256 and 1024 MB)
 
-For each size, one multipart object in a local moto server, tracked by LIST (so it lacks an MD5).
+For each size, one multipart object in a local moto server, tracked (its ETag is no MD5).
 Measured in turns, medians of 3, in one run:
 - the floor: hashlib MD5 over bytes already in memory, 1 MiB at a time, one core;
 - a plain boto3 streaming read (get_object, iter_chunks of 1 MiB), and the same loop hashing MD5;

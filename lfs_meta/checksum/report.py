@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import quote, urlsplit
 
 from lfs_meta.checksum import s3batch
@@ -17,8 +17,11 @@ from lfs_meta.providers import Chunk, Providers
 LARGEST = 1 << 30
 
 
-def read(providers: Providers, manifest_url: str) -> tuple[list[s3batch.ResultRow], list[str]]:
-    """Every row of the report's result files, and each row that cannot be used, as a line."""
+def read(
+    providers: Providers, manifest_url: str, wanted: Collection[tuple[str, str]]
+) -> tuple[list[s3batch.ResultRow], list[str]]:
+    """The rows of the report's result files about the `wanted` (bucket, key) objects, and each row
+    that cannot be used, as a line; a file at a time, keeping only those rows."""
     if urlsplit(manifest_url).scheme not in ("s3", "file"):
         raise UserError(
             f"--from-report {printable(manifest_url)}: give the s3:// URL of the report's manifest.json "
@@ -32,7 +35,7 @@ def read(providers: Providers, manifest_url: str) -> tuple[list[s3batch.ResultRo
         data = _fetch(providers, url)
         s3batch.check_result_file(file, data)
         found, wrong = s3batch.parse_results(_decoded(data, url), printable(url))
-        rows += found
+        rows += [row for row in found if (row.bucket, row.key) in wanted]
         problems += [problem.format(printable(url)) for problem in wrong]
     return rows, problems
 
@@ -61,18 +64,13 @@ def result_url(manifest_url: str, file: s3batch.ResultFile) -> str:
     return f"file://{directory}/{quote('/'.join(below))}"
 
 
-def matches(
-    rows: list[s3batch.ResultRow], needing: Mapping[str, Entry]
-) -> Iterator[tuple[str, Entry, s3batch.ResultRow]]:
-    """(path, entry, row) for each row about an object that entries lacking a checksum record."""
+def objects(entries: Mapping[str, Entry]) -> dict[tuple[str, str], list[str]]:
+    """The paths of the S3 entries, by (bucket, key) as a report names objects."""
     by_object: dict[tuple[str, str], list[str]] = {}
-    for path, entry in needing.items():
-        if entry.remote_url.startswith("s3://"):
-            bucket, _, key = entry.remote_url[len("s3://") :].partition("/")
-            by_object.setdefault((bucket.rpartition("@")[2], key), []).append(path)
-    for row in rows:
-        for path in by_object.get((row.bucket, row.key), ()):
-            yield path, needing[path], row
+    for path, entry in entries.items():
+        if location := s3batch.bucket_key(entry.remote_url):
+            by_object.setdefault(location, []).append(path)
+    return by_object
 
 
 def _text(providers: Providers, url: str) -> str:

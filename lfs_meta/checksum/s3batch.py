@@ -190,7 +190,7 @@ def parse_results(text: str, name: str) -> tuple[list[ResultRow], list[Problem]]
 def check_row(row: ResultRow, entry: Entry) -> Verdict:
     """Whether the row's checksums may be recorded for `entry`: same object, same version when both
     name one, same ETag when both carry one, and no MD5 that contradicts the recorded one."""
-    location = _bucket_key(entry.remote_url)
+    location = bucket_key(entry.remote_url)
     if location != (row.bucket, row.key):
         return _refuse(f"the row is for s3://{row.bucket}/{row.key}, the entry for {entry.remote_url}")
     if row.status != "succeeded" or (row.md5 is None and row.sha256 is None):
@@ -333,7 +333,7 @@ def _digest(result: Mapping[str, Any], digits: int) -> str | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _bucket_key(url: str) -> tuple[str, str] | None:
+def bucket_key(url: str) -> tuple[str, str] | None:
     # The key as remote_url holds it, raw: no percent-decoding, nothing after '?' or '#' dropped.
     if not url.startswith("s3://"):
         return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import json
+import shlex
+import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +27,20 @@ from lfs_meta.repo import Repo
 class Outcome:
     """What a run could not do, by path, and the bytes it read."""
 
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # set through fail(), from worker threads
     lacking: dict[str, Entry] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # report rows that could not be used
     read_bytes: int = 0
     interrupted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, path: str, why: str) -> None:
+        with self.lock:
+            self.failed[path] = why
+
+    def failed_now(self) -> dict[str, str]:
+        with self.lock:
+            return dict(self.failed)
 
 
 # A metadata request holds no buffer: many more of them go at once than reads.
@@ -52,47 +62,55 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     remotes = providers.Providers(
         providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     )
-    recorder = filling.Recorder(repo.index.update)
+    if args.s3_batch_manifest is not None:  # a Compute checksum job computes one algorithm: MD5
+        lacking_md5 = {path: entry for path, entry in needing.items() if filling.lacking(entry, ["md5"])}
+        return _write_batch_manifests(repo, args.s3_batch_manifest, lacking_md5)
     outcome = Outcome()
-    if args.s3_batch_manifest is not None:
-        return _write_batch_manifests(repo, args.s3_batch_manifest, needing)
-    try:
-        if args.from_report is None:
-            _from_store(remotes, needing, recorder, outcome, _ASKED_PER_READ * args.jobs)
-        else:
-            _from_report(remotes, args.from_report, needing, recorder, outcome)
-        recorder.flush()
-        remaining = _still_lacking(needing, recorder.found, outcome.failed, wanted)
-        if args.read:
-            _read(remotes, remaining, wanted, recorder=recorder, outcome=outcome, jobs=args.jobs)
+    with _interrupted_by_hangup_and_term(), filling.Recorder(repo.index.update) as recorder:
+        try:
+            if args.from_report is None:
+                _from_store(remotes, needing, recorder, outcome, _ASKED_PER_READ * args.jobs)
+            else:
+                _from_report(
+                    remotes, args.from_report, needing, recorder=recorder, outcome=outcome, jobs=args.jobs
+                )
             recorder.flush()
-            remaining = _still_lacking(remaining, recorder.found, outcome.failed, wanted)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        remaining = {}
-    finally:
-        recorder.flush()
-    outcome.lacking = remaining
+            if args.read:
+                remaining = _still_lacking(needing, recorder.entries, outcome.failed_now(), wanted)
+                _read(remotes, remaining, wanted, recorder=recorder, outcome=outcome, jobs=args.jobs)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+    outcome.lacking = _still_lacking(needing, recorder.entries, outcome.failed_now(), wanted)
     _report(outcome, recorder, wanted, remotes.operation_counts(), args.json)
     if outcome.interrupted:
         return 130
     return 1 if outcome.failed or outcome.lacking or outcome.problems else 0
 
 
+@contextlib.contextmanager
+def _interrupted_by_hangup_and_term() -> Iterator[None]:
+    """A closed terminal or a kill stops the run as Ctrl-C does, keeping the hashes found so far."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = {number: signal.signal(number, interrupt) for number in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
 def _still_lacking(
     entries: Mapping[str, Entry],
-    found: Mapping[str, Mapping[str, str]],
+    written: Mapping[str, Entry],
     failed: Mapping[str, str],
     wanted: tuple[str, ...],
 ) -> dict[str, Entry]:
-    return {
-        path: entry
-        for path, entry in entries.items()
-        if path not in failed
-        and filling.lacking(
-            dataclasses.replace(entry, checksums={**entry.checksums, **found.get(path, {})}), wanted
-        )
-    }
+    """Each entry, as the index now records it, that has not failed and still lacks a wanted hash."""
+    now = {path: written.get(path, entry) for path, entry in entries.items() if path not in failed}
+    return {path: entry for path, entry in now.items() if filling.lacking(entry, wanted)}
 
 
 def _from_store(
@@ -109,13 +127,12 @@ def _from_store(
         try:
             current = remotes.for_url(recorded.remote_url).stat(recorded.remote_url, recorded.version_id)
         except RemoteError as exc:
-            outcome.failed[path] = str(exc)
+            outcome.fail(path, str(exc))
             return
         found = filling.from_store(recorded, current)
         if found is None:
-            outcome.failed[path] = (
-                f"the object changed since it was tracked; run 'lfs-meta check --update {path}' first"
-            )
+            fix = f"run 'lfs-meta check --update {shlex.quote(path)}' first"
+            outcome.fail(path, f"the object changed since it was tracked; {fix}")
         elif found:
             recorder.add(path, recorded, found, "store")
 
@@ -132,28 +149,51 @@ def _from_report(
     remotes: providers.Providers,
     url: str,
     needing: Mapping[str, Entry],
+    *,
     recorder: filling.Recorder,
     outcome: Outcome,
+    jobs: int,
 ) -> None:
-    """The MD5s a Compute checksum job computed, each only for an entry whose object it was: the
-    version the entry pins or the ETag it records, else confirmed by one HEAD now."""
-    rows, outcome.problems = report.read(remotes, url)
-    for path, entry, row in report.matches(rows, needing):
-        verdict = s3batch.check_row(row, entry)
-        if verdict.outcome == "confirm":
-            try:
-                current = remotes.for_url(entry.remote_url).stat(entry.remote_url, row.version_id)
-            except RemoteError as exc:
-                outcome.failed[path] = str(exc)
-                continue
-            if not entry.same_content(current) or entry.version_id not in (None, current.version_id):
-                verdict = s3batch.Verdict("refuse", "the object is no longer the one the entry records")
-        if verdict.outcome == "refuse":
-            outcome.failed[path] = f"not taken from the report: {verdict.reason}"
-            continue
-        hashes = {name: value for name, value in (("md5", row.md5), ("sha256", row.sha256)) if value}
-        outcome.failed.pop(path, None)  # a later row of a retried task succeeded
+    """The hashes a Compute checksum job computed, each only for an entry whose object it read: the
+    version the entry pins or the ETag it records; a row naming another version of an unpinned entry
+    only if that version still has the entry's size and ETag (one HEAD)."""
+    by_object = report.objects(needing)
+    rows, outcome.problems = report.read(remotes, url, by_object.keys())
+    taken: dict[str, tuple[Entry, dict[str, str]]] = {}
+    refused: dict[str, str] = {}
+    to_confirm = []
+    for row in rows:
+        for path in by_object[(row.bucket, row.key)]:
+            entry = needing[path]
+            verdict = s3batch.check_row(row, entry)
+            hashes = {name: value for name, value in (("md5", row.md5), ("sha256", row.sha256)) if value}
+            if verdict.outcome == "record":
+                taken[path] = (entry, hashes)
+            elif verdict.outcome == "confirm" and row.version_id:
+                to_confirm.append((path, entry, row.version_id, hashes))
+            elif verdict.outcome == "confirm":
+                refused[path] = "the report names neither the version nor the ETag the job read"
+            else:
+                refused[path] = verdict.reason
+
+    def confirm(item: tuple[str, Entry, str, dict[str, str]]) -> None:
+        path, entry, version, hashes = item
+        try:
+            current = remotes.for_url(entry.remote_url).stat(entry.remote_url, version)
+        except RemoteError as exc:
+            refused[path] = str(exc)
+            return
+        if entry.same_content(current) and entry.version_id in (None, current.version_id):
+            taken[path] = (entry, hashes)
+        else:
+            refused[path] = f"version {version}, which the job read, is not the content the entry records"
+
+    workers.run_all(confirm, to_confirm, _ASKED_PER_READ * jobs)
+    for path, (entry, hashes) in sorted(taken.items()):
         recorder.add(path, entry, hashes, "report")
+    for path, why in refused.items():
+        if path not in taken:  # a retried task's later row may have succeeded
+            outcome.fail(path, f"not taken from the report: {why}")
 
 
 def _write_batch_manifests(repo: Repo, output: Path, needing: Mapping[str, Entry]) -> int:
@@ -164,7 +204,7 @@ def _write_batch_manifests(repo: Repo, output: Path, needing: Mapping[str, Entry
         if entry.remote_url.startswith("s3://"):
             _, bucket, key = s3.split(entry.remote_url)
             objects.append((bucket, key, entry.version_id))
-    written = s3batch.manifests(sorted(set(objects)))
+    written = s3batch.manifests(sorted(set(objects), key=lambda o: (o[0], o[1], o[2] or "")))
     for number, manifest in enumerate(written):
         path = output if len(written) == 1 else output.with_name(f"{output.stem}-{number + 1}{output.suffix}")
         fs.write_atomic(path, manifest.text.encode(), meta.trusted_directory(path, repo.root))
@@ -195,17 +235,20 @@ def _read(
     stopped = threading.Event()
     with Progress("reading", total=sum(e.size for e in entries.values()), in_bytes=True) as progress:
 
+        def advance(count: int) -> None:
+            with outcome.lock:
+                outcome.read_bytes += count
+            progress.advance(count)
+
         def read(path: str) -> None:
             entry = entries[path]
             try:
-                hashes = reading.read_hashes(remotes, entry, wanted, progress.advance, stopped)
+                hashes = reading.read_hashes(remotes, entry, wanted, advance, stopped)
             except reading.Stopped:
                 return
             except RemoteError as exc:
-                outcome.failed[path] = str(exc)
+                outcome.fail(path, str(exc))
                 return
-            with outcome.lock:
-                outcome.read_bytes += entry.size
             missing = filling.lacking(entry, wanted)  # the ETag may be the MD5 already
             recorder.add(path, entry, {name: hashes[name] for name in missing}, "read")
 
@@ -219,7 +262,8 @@ def _report(
     requests: Mapping[str, Mapping[str, int]],
     as_json: bool,
 ) -> None:
-    found = recorder.found
+    found = recorder.found  # closed: no worker adds to it any more
+    failed = outcome.failed_now()  # a worker still finishing after an interrupt may add a failure
     lacking_bytes = sum(entry.size for entry in outcome.lacking.values())
     if as_json:
         print(
@@ -228,9 +272,7 @@ def _report(
                     "recorded": {path: dict(found[path]) for path in sorted(found)},
                     "sources": dict(recorder.sources),
                     "read_bytes": outcome.read_bytes,
-                    "failed": [
-                        {"path": path, "error": error} for path, error in sorted(outcome.failed.items())
-                    ],
+                    "failed": [{"path": path, "error": error} for path, error in sorted(failed.items())],
                     "lacking": {
                         "objects": len(outcome.lacking),
                         "bytes": lacking_bytes,
@@ -247,19 +289,20 @@ def _report(
         return
     for problem in outcome.problems:
         print(f"lfs-meta: {problem}", file=sys.stderr)
-    for path, error in sorted(outcome.failed.items()):
+    for path, error in sorted(failed.items()):
         print(f"{path}: {error}", file=sys.stderr)
     names = " and ".join(wanted)
     sources = [f"{count} {_SOURCES[source]}" for source, count in sorted(recorder.sources.items())]
     if outcome.read_bytes:
         sources.append(human_bytes(outcome.read_bytes))
     entries = "entry" if len(found) == 1 else "entries"
-    counts = f"{len(outcome.failed)} failed, {len(outcome.lacking)} still lacking"
+    counts = f"{len(failed)} failed, {len(outcome.lacking)} still lacking"
     how = f" ({', '.join(sources)})" if sources else ""
     print(f"{names} recorded for {len(found)} {entries}{how}, {counts}")
     if outcome.interrupted:
         print(
-            "lfs-meta: interrupted; what finished is recorded, and 'lfs-meta checksum --read' reads the rest",
+            "lfs-meta: interrupted; the hashes found so far are recorded, and the same command again "
+            "does the rest",
             file=sys.stderr,
         )
     elif outcome.lacking:

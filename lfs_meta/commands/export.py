@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,9 +38,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         print(f"{meta.shown(args.output)}: {written} file(s) for indexd", file=sys.stderr)
     for path, why in left_out.items():
         fix = {
-            gen3.NO_MD5: f"run 'lfs-meta checksum {path}' (the store's own MD5; add --read to read it once)",
+            gen3.NO_MD5: f"run 'lfs-meta checksum {shlex.quote(path)}' (add --read to read it once)",
             gen3.LOCAL: "put the file in a bucket the commons reads and track that URL",
-            gen3.NO_ACCOUNT: f"run 'lfs-meta check --update {path}' to record it",
+            gen3.NO_ACCOUNT: f"run 'lfs-meta check --update {shlex.quote(path)}' to record it",
             gen3.UNCARRIED: "copy the object to a key without them and track that URL",
         }[why]
         print(f"lfs-meta: {path}: left out of the manifest: {why}; {fix}", file=sys.stderr)

@@ -178,7 +178,7 @@ def indexd_url(url: str) -> str | None:
 
 
 def _carried(key: str) -> bool:
-    return not _UNCARRIED.search(key) and not any(c.isspace() and c != " " for c in key)
+    return not _UNCARRIED.search(key) and all(c.isprintable() or c == " " for c in key)
 
 
 def _why_not(url: str) -> str:

@@ -15,7 +15,7 @@ from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserErr
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.urls import AZURE_HOST_SUFFIX
-from lfs_meta.providers import Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.providers import Chunk, Options, RequestCounter, missing_sdk, normalize, strong_etag
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError
@@ -96,6 +96,12 @@ def _named(url: str, location: Location, client: Client) -> str:
     account = client.service.account_name
     if location.account is not None or not account:
         return url
+    # Only where the account form leads back to this endpoint: Azure's public cloud, or an emulator
+    # on this machine (path-style, reached through the same connection string); a sovereign cloud's
+    # or a private endpoint's account would be named as another.
+    host = urlsplit(f"//{client.service.primary_hostname}").hostname or ""
+    if host != f"{account}{AZURE_HOST_SUFFIX}" and host not in ("127.0.0.1", "localhost", "::1"):
+        return url
     return f"az://{account}{AZURE_HOST_SUFFIX}/{url.removeprefix('az://')}"
 
 
@@ -137,7 +143,7 @@ class Azure:
             raise RemoteError(f"{url}: is a directory, not a file; track what is under it with --recursive")
         return _entry(_named(url, location, client), properties)
 
-    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[Chunk], None]) -> str | None:
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
 

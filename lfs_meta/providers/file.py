@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from lfs_meta.errors import NotFound, RemoteError
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import Options, RequestCounter, normalize
+from lfs_meta.providers import Chunk, Options, RequestCounter, normalize
 
 _CHUNK = 1 << 20
 
@@ -56,7 +56,7 @@ class LocalFiles:
                 file_url = "file://" + quote(path.as_posix())
                 yield relative, self._entry(file_url, path, path.stat())
 
-    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[Chunk], None]) -> str | None:
         self.requests.record("read")
         try:
             with local_path(url).open("rb") as stream:

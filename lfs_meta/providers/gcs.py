@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.providers import Chunk, Options, RequestCounter, missing_sdk, normalize, strong_etag
 
 if TYPE_CHECKING:
     import requests
@@ -94,7 +94,7 @@ class Gcs:
             raise self._missing(handle, url, bucket)
         return _entry(f"gs://{bucket}/{name}", blob)
 
-    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[Chunk], None]) -> str | None:
         from google.api_core import exceptions as api
 
         bucket, name = split(url)
@@ -262,7 +262,7 @@ class Gcs:
 class _Writer:
     """The file object the SDK downloads into, handing each chunk to the caller."""
 
-    def __init__(self, write: Callable[[bytes], None]) -> None:
+    def __init__(self, write: Callable[[Chunk], None]) -> None:
         self.write = write
 
 

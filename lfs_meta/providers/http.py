@@ -12,7 +12,7 @@ from http.client import HTTPMessage, HTTPResponse
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import Options, RequestCounter, normalize, strong_etag
+from lfs_meta.providers import Chunk, Options, RequestCounter, normalize, strong_etag
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 20
@@ -70,7 +70,7 @@ class Http:
             last_modified=normalize.rfc3339(parsedate_to_datetime(modified)) if modified else None,
         )
 
-    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[bytes], None]) -> str | None:
+    def download(self, url: str, recorded: Entry, offset: int, write: Callable[[Chunk], None]) -> str | None:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         if match := strong_etag(recorded):
             headers["If-Match"] = match

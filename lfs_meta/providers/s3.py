@@ -84,14 +84,23 @@ class S3:
             response = client.get_object(**request)
             # readinto a fresh buffer per chunk: 2-3x faster than the body's iter_chunks, whose
             # reads copy each chunk through urllib3's buffers, and the caller may keep the chunk.
-            # botocore asks urllib3 for the stored bytes (no decoding) and checks Content-Length.
-            stream = response["Body"]._raw_stream
-            while True:
-                chunk = bytearray(_CHUNK)
-                count = stream.readinto(chunk)
-                if not count:
-                    break
-                write(memoryview(chunk)[:count])
+            # Read beneath botocore's StreamingBody, so its Content-Length check is made here.
+            stream, expected, received = response["Body"]._raw_stream, response.get("ContentLength"), 0
+            try:
+                while True:
+                    chunk = bytearray(_CHUNK)
+                    count = stream.readinto(chunk)
+                    if not count:
+                        break
+                    received += count
+                    write(memoryview(chunk)[:count])
+            finally:
+                stream.close()
+            if expected is not None and received != expected:
+                raise Unreachable(
+                    f"s3://{bucket}/{key}: the download broke off after {received} of {expected} bytes; "
+                    "try again"
+                )
         except UserError:
             raise
         except Exception as exc:
