@@ -9,6 +9,7 @@ Measured in turns, medians of 3, in one run:
 - `lfs-meta checksum --read --jobs 1` (MD5), whole process, and its read alone: the whole process
   less `lfs-meta checksum` without --read on the same index (start-up, boto3, one HEAD, the report);
 - the same with --sha256 (MD5 and SHA-256 in one pass, each hash in its own thread).
+Then peak RSS with 8 objects of 128 MiB read at once (--jobs 1, 4 and 8).
 Goal: the read alone at 80% of the floor or more per stream; peak RSS under 100 MB at any size.
 moto builds a whole response before its first byte (about 0.13 s per 256 MiB here), a wait no client
 can overlap with hashing: the plain boto3 read measures it, and the last rate leaves it out.
@@ -17,6 +18,7 @@ can overlap with hashing: the plain boto3 read measures it, and the last rate le
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -91,6 +93,7 @@ def main() -> int:
             )
             for megabytes in args.sizes:
                 rows.append(measure_size(Path(scratch), env, megabytes, server.pid))
+            parallel = measure_parallel(Path(scratch), env, server.pid)
         finally:
             server.stop()
     text = measure.table(
@@ -111,8 +114,43 @@ def main() -> int:
         ],
         rows,
     )
-    measure.write_results(args.results, [text])
+    measure.write_results(args.results, [text, parallel])
     return 0
+
+
+def measure_parallel(scratch: Path, env: dict[str, str], server_pid: int) -> str:
+    """Peak RSS with several objects read at once: 8 multipart objects of 128 MiB, --jobs 1, 4, 8."""
+    for number in range(8):
+        upload(env, f"many/{number}.bam", 128 << 20)
+    repo = scratch / "repo-many"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    lfs_meta = measure.BIN / "lfs-meta"
+    track: list[str | Path] = [lfs_meta, "track-remote", f"s3://{BUCKET}/many/", "--recursive"]
+    subprocess.run(track, cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+    index = repo / ".lfs-meta" / "metadata.json"
+    lacking = index.with_name("lacking.json")
+    shutil.copyfile(index, lacking)
+
+    def read(jobs: int) -> measure.Sample:
+        shutil.copyfile(lacking, index)
+        argv: list[str | Path] = [lfs_meta, "checksum", "--read", "--jobs", str(jobs)]
+        return measure.run(argv, repo, env, server_pid=server_pid)
+
+    medians = measure.alternate({str(jobs): functools.partial(read, jobs) for jobs in (1, 4, 8)})
+    rows = [
+        [
+            f"--jobs {jobs}",
+            f"{sample.seconds:.2f}",
+            f"{(8 * 128 << 20) / sample.seconds / 1e6:.0f}",
+            f"{sample.rss_mb:.0f}",
+        ]
+        for jobs, sample in medians.items()
+    ]
+    return measure.table(
+        "checksum --read of 8 objects of 128 MiB at once: medians of 3, in turns",
+        ["jobs", "seconds", "MB/s, all streams", "peak RSS MB"],
+        rows,
+    )
 
 
 def measure_size(scratch: Path, env: dict[str, str], megabytes: int, server_pid: int) -> list[object]:
