@@ -26,9 +26,10 @@ from lfs_meta.errors import Changed
 from lfs_meta.index.entry import Entry
 from lfs_meta.providers import Options, Providers
 
-from conftest import BIN, Store, lfs_meta, use_env
+from conftest import BIN, ROOT, Store, lfs_meta, use_env
 
 INDEX = Path(".lfs-meta") / "metadata.json"
+GEN3_PYTHON = ROOT / ".venv-gen3" / "bin" / "python"  # the real gen3 SDK, installed by make test
 PART = 5 * 1024 * 1024  # the smallest S3 part but the last
 BIG = os.urandom(2 * PART + 1234)  # three parts: an ETag '<md5>-3', which is no MD5
 
@@ -99,12 +100,24 @@ def test_read_records_the_true_md5_and_sha256_of_a_multipart_object_then_exports
     assert entries(s3_repo)["data/big.bam"]["checksums"] == want
     assert run(capsys, "checksum")[0] == 0  # nothing left to do, nothing asked
     (s3_repo / ".lfs-meta" / "config").write_text("[gen3]\nauthz = /programs/p/projects/q\n")
-    assert main(["export", "--format", "gen3"]) == 0
-    rows = capsys.readouterr().out.splitlines()[1:]
-    assert {row.split("\t")[5]: row.split("\t")[1] for row in rows} == {
-        "data/big.bam": want["md5"],
-        "data/small.vcf": hashlib.md5(b"small").hexdigest(),
-    }
+    assert main(["export", "--format", "gen3", "-o", "manifest.tsv"]) == 0
+    # The gen3 SDK's own reader, as index_object_manifest runs it before it calls indexd.
+    read = (
+        "import json, sys\nfrom gen3.tools.utils import get_and_verify_fileinfos_from_manifest\n"
+        "files, columns = get_and_verify_fileinfos_from_manifest(sys.argv[1])\n"
+        "print(json.dumps([columns, {f['file_name']: [f['md5'], f['urls']] for f in files}]))"
+    )
+    done = subprocess.run(
+        [GEN3_PYTHON, "-c", read, str(s3_repo / "manifest.tsv")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [
+        ["guid", "md5", "size", "authz", "urls", "file_name"],
+        {
+            "data/big.bam": [want["md5"], f"s3://{cohort}/run/big.bam"],
+            "data/small.vcf": [hashlib.md5(b"small").hexdigest(), f"s3://{cohort}/run/small.vcf"],
+        },
+    ]
 
 
 @pytest.mark.parametrize(
