@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -22,7 +23,7 @@ from boto3.s3.transfer import TransferConfig
 
 from lfs_meta.checksum import filling, reading
 from lfs_meta.cli import main
-from lfs_meta.errors import Changed
+from lfs_meta.errors import Changed, UserError
 from lfs_meta.index.entry import Entry
 from lfs_meta.providers import Options, Providers
 
@@ -361,7 +362,10 @@ def test_a_report_pointing_outside_its_bucket_is_refused(
     assert err.count("\n") == 1 and "not the report's own" in err
 
 
-def test_ctrl_c_keeps_what_finished(git_repo: Path, tmp_path: Path, cli_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_a_kill_keeps_what_finished(
+    git_repo: Path, tmp_path: Path, cli_env: dict[str, str], stop: signal.Signals, code: int
+) -> None:
     """Interrupted while a large object is read, the run records the small one it finished."""
     small, large = tmp_path / "small.fastq", tmp_path / "large.bam"
     small.write_bytes(b"@r\nA\n+\nI\n")
@@ -382,9 +386,9 @@ def test_ctrl_c_keeps_what_finished(git_repo: Path, tmp_path: Path, cli_env: dic
     )
     time.sleep(3)  # started, the small file read; 8 GiB take 10 s or more at MD5's speed
     assert process.poll() is None
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert err.splitlines()[-1] == (
         "lfs-meta: interrupted; the hashes found so far are recorded, and the same command again "
         "does the rest"
@@ -454,4 +458,88 @@ def test_a_hash_from_the_store_and_one_read_go_together(
     assert code == 0, report
     both = {"md5": hashlib.md5(BIG).hexdigest(), "sha256": hashlib.sha256(BIG).hexdigest()}
     assert entries(s3_repo)["big.bam"]["checksums"] == both
+    assert report["recorded"] == {"big.bam": both}
     assert report["sources"] == {"store": 1, "read": 1}
+
+
+def test_a_row_naming_a_version_of_an_unpinned_entry_is_confirmed_by_one_head(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tracked before the bucket kept versions, an entry pins none; the job names the version it read,
+    which counts only while that version is still the content the entry records."""
+    upload_multipart(s3_client, s3_bucket, "u/same.bam", BIG)
+    upload_multipart(s3_client, s3_bucket, "u/later.bam", BIG)
+    assert main(["track-remote", f"s3://{s3_bucket}/u/", "--recursive"]) == 0
+    capsys.readouterr()
+    s3_client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    upload_multipart(s3_client, s3_bucket, "u/later.bam", BIG[::-1])  # the job read this one
+    later = s3_client.head_object(Bucket=s3_bucket, Key="u/later.bam")["VersionId"]
+    md5 = hashlib.md5(BIG).hexdigest()
+    rows = [
+        report_row(s3_bucket, "u/same.bam", md5, None, "null"),
+        report_row(s3_bucket, "u/later.bam", md5, None, later),
+    ]
+    code, report, _ = run(capsys, "checksum", "--from-report", put_report(s3_client, s3_bucket, rows))
+    assert code == 1
+    assert report["recorded"] == {"same.bam": {"md5": md5}}
+    assert [f["path"] for f in report["failed"]] == ["later.bam"]
+    assert "is not the content the entry records" in report["failed"][0]["error"]
+    assert report["requests"]["s3"]["HeadObject"] == 4  # the report's two files, one per row's version
+
+
+def test_hashing_gathers_small_chunks_and_raises_what_a_hash_thread_met() -> None:
+    data = os.urandom(3 * reading.CHUNK + 5)
+    with reading.Hashing(["md5", "sha256"]) as hashing:
+        for start in range(0, len(data), 8192):  # as GCS hands a download over
+            hashing.update(data[start : start + 8192])
+        assert hashing.hexdigests() == {
+            "md5": hashlib.md5(data).hexdigest(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    with pytest.raises(TypeError), reading.Hashing(["md5"]) as hashing:
+        hashing.update([0] * reading.CHUNK)  # type: ignore[arg-type]  # no buffer: the thread's hash refuses it
+        for _ in range(reading.DEPTH + 2):  # never blocks on the thread that stopped hashing
+            hashing.update(bytes(reading.CHUNK))
+        hashing.hexdigests()
+
+
+def test_a_local_file_that_is_no_longer_the_entry_is_refused_after_the_read(tmp_path: Path) -> None:
+    source = tmp_path / "r.fastq"
+    source.write_bytes(b"@r\nA\n+\nI\n")
+    remotes = Providers(Options(environ={}))
+    recorded = remotes.for_url(source.as_uri()).stat(source.as_uri())
+
+    def read(entry: Entry) -> dict[str, str]:
+        return reading.read_hashes(remotes, entry, ["md5"], lambda n: None, threading.Event())
+
+    assert read(recorded) == {"md5": hashlib.md5(source.read_bytes()).hexdigest()}
+    with pytest.raises(Changed, match="changed while it was read"):
+        read(dataclasses.replace(recorded, last_modified="2001-01-01T00:00:00Z"))
+    with pytest.raises(Changed, match="cannot be confirmed unchanged"):
+        read(dataclasses.replace(recorded, last_modified=None))
+
+
+def test_a_failed_index_write_stops_the_finding_and_is_tried_again_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index = {path: Entry(f"s3://b/{path}", 1, etag="e" * 32, etag_kind="md5") for path in ("a", "b")}
+    writes: list[list[str]] = []
+
+    def update(paths: Any, change: Any) -> dict[str, Entry]:
+        writes.append(sorted(paths))
+        if len(writes) == 1:
+            raise UserError("the disk is full")
+        return change(index)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(filling, "BATCH_OBJECTS", 1)
+    sha = {"sha256": "0" * 64}
+    with pytest.raises(UserError, match="the disk is full"), filling.Recorder(update) as recorder:
+        recorder.add("a", index["a"], sha, "read")
+        deadline = time.monotonic() + 10
+        while len(writes) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer thread's first write, which fails
+        time.sleep(0.1)
+        recorder.add("b", index["b"], sha, "read")  # refused: what it finds could not be kept
+    assert writes == [["a"], ["a"]]  # what waited is tried once more on the way out, and written
+    assert recorder.found == {"a": sha}
+    assert index["a"].checksums == sha and not index["b"].checksums

@@ -76,6 +76,8 @@ class Recorder:
         self.close()
 
     def add(self, path: str, seen: Entry, hashes: Mapping[str, str], source: str) -> None:
+        if self._failure is not None:  # the index cannot be written: stop finding what cannot be kept
+            raise self._failure
         with self._lock:
             if self._closed.is_set():
                 return  # a worker finishing after an interrupt: the run has reported
@@ -84,12 +86,13 @@ class Recorder:
                 self._due.set()
 
     def close(self) -> None:
-        """Take no more, and write what waits; an index write that failed is raised here."""
+        """Take no more, and write what waits, once more if a write failed; its error is raised."""
         with self._lock:
             self._closed.set()
         self._due.set()
         if self._thread.is_alive():
             self._thread.join()
+        self._failure = None
         self.flush()
 
     def flush(self) -> None:
@@ -105,18 +108,15 @@ class Recorder:
                     waiting.keys(), record({p: (e, h) for p, (e, h, _) in waiting.items()})
                 )
             except BaseException:
-                with self._lock:  # kept for the next write, or for the error to say what is lost
+                with self._lock:  # kept for the next write
                     self._waiting = waiting | self._waiting
                 raise
             with self._lock:
                 self.entries.update(written)
                 for path in written:
                     seen, hashes, source = waiting[path]
-                    self.found[path] = {
-                        name: value
-                        for name, value in hashes.items()
-                        if name in written[path].checksums and name not in seen.checksums
-                    }
+                    added = set(written[path].checksums) - set(seen.checksums)
+                    self.found.setdefault(path, {}).update((name, hashes[name]) for name in added)
                     self.sources[source] += 1
 
     def _write_in_batches(self) -> None:

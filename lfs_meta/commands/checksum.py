@@ -66,7 +66,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         lacking_md5 = {path: entry for path, entry in needing.items() if filling.lacking(entry, ["md5"])}
         return _write_batch_manifests(repo, args.s3_batch_manifest, lacking_md5)
     outcome = Outcome()
-    with _interrupted_by_hangup_and_term(), filling.Recorder(repo.index.update) as recorder:
+    # The signals are taken until the recorder has written what it holds: a second Ctrl-C cannot
+    # cut that write short.
+    with _stopping_signals() as stopped_by, filling.Recorder(repo.index.update) as recorder:
         try:
             if args.from_report is None:
                 _from_store(remotes, needing, recorder, outcome, _ASKED_PER_READ * args.jobs)
@@ -83,20 +85,29 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     outcome.lacking = _still_lacking(needing, recorder.entries, outcome.failed_now(), wanted)
     _report(outcome, recorder, wanted, remotes.operation_counts(), args.json)
     if outcome.interrupted:
-        return 130
+        return 128 + stopped_by[0]
     return 1 if outcome.failed or outcome.lacking or outcome.problems else 0
 
 
 @contextlib.contextmanager
-def _interrupted_by_hangup_and_term() -> Iterator[None]:
-    """A closed terminal or a kill stops the run as Ctrl-C does, keeping the hashes found so far."""
+def _stopping_signals() -> Iterator[list[int]]:
+    """Ctrl-C, and a kill (SIGTERM) unless it is ignored, stop the run once, keeping the hashes found
+    so far; later ones are ignored until they are written. Yields the number of the one that came."""
+    came = [signal.SIGINT.value]
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def stop(number: int, frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            came[0] = number
+            raise KeyboardInterrupt
 
-    before = {number: signal.signal(number, interrupt) for number in (signal.SIGHUP, signal.SIGTERM)}
+    stopping = threading.Event()
+    numbers = [signal.SIGINT] + (
+        [signal.SIGTERM] if signal.getsignal(signal.SIGTERM) != signal.SIG_IGN else []
+    )
+    before = {number: signal.signal(number, stop) for number in numbers}
     try:
-        yield
+        yield came
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
@@ -169,6 +180,7 @@ def _from_report(
             hashes = {name: value for name, value in (("md5", row.md5), ("sha256", row.sha256)) if value}
             if verdict.outcome == "record":
                 taken[path] = (entry, hashes)
+                recorder.add(path, entry, hashes, "report")
             elif verdict.outcome == "confirm" and row.version_id:
                 to_confirm.append((path, entry, row.version_id, hashes))
             elif verdict.outcome == "confirm":
@@ -185,12 +197,11 @@ def _from_report(
             return
         if entry.same_content(current) and entry.version_id in (None, current.version_id):
             taken[path] = (entry, hashes)
+            recorder.add(path, entry, hashes, "report")
         else:
             refused[path] = f"version {version}, which the job read, is not the content the entry records"
 
     workers.run_all(confirm, to_confirm, _ASKED_PER_READ * jobs)
-    for path, (entry, hashes) in sorted(taken.items()):
-        recorder.add(path, entry, hashes, "report")
     for path, why in refused.items():
         if path not in taken:  # a retried task's later row may have succeeded
             outcome.fail(path, f"not taken from the report: {why}")
@@ -294,7 +305,7 @@ def _report(
     names = " and ".join(wanted)
     sources = [f"{count} {_SOURCES[source]}" for source, count in sorted(recorder.sources.items())]
     if outcome.read_bytes:
-        sources.append(human_bytes(outcome.read_bytes))
+        sources.append(f"{human_bytes(outcome.read_bytes)} read in all")
     entries = "entry" if len(found) == 1 else "entries"
     counts = f"{len(failed)} failed, {len(outcome.lacking)} still lacking"
     how = f" ({', '.join(sources)})" if sources else ""
