@@ -63,7 +63,8 @@ def _note_unnamed(checked: scan.Checked, written: Sequence[str]) -> None:
         print(
             f"lfs-meta: note: {left} entr{'y names' if left == 1 else 'ies name'} no Azure storage account "
             "(az://container/blob, resolved from each user's environment); "
-            "'lfs-meta check --update' records the account that serves them",
+            "'lfs-meta check --update' records the account that serves them (on Azure's public "
+            "cloud; on another, track the blob's https:// URL instead)",
             file=sys.stderr,
         )
 
