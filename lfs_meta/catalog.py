@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lfs_meta import git
 from lfs_meta.errors import UserError
@@ -51,9 +52,8 @@ def validate_staged(repo: Repo) -> Results:
         fresh = not recorded
         references: list[rules.Reference] = []
         came: list[rows.Row] = []
-        for number, raw in _blobs(repo.root, {n: shard_ids[n] for n in changed}):
-            shown = f"{directory}/{shards.file_name(number, layout.fanout)} (staged)"
-            data, results[shown] = layouts.parse_shard(raw, number, layout.fanout)
+        for number, data, problems in _parsed(repo.root, {n: shard_ids[n] for n in changed}, layout.fanout):
+            results[f"{directory}/{shards.file_name(number, layout.fanout)} (staged)"] = problems
             held = list(rows.references_in(data))
             changes = note.replace(number, shard_ids[number], rows.rows_of(held, number))
             if fresh:
@@ -78,10 +78,14 @@ def validate_staged(repo: Repo) -> Results:
     return sorted(results.items())
 
 
-def _blobs(root: Path, ids: dict[int, str]) -> Iterator[tuple[int, bytes]]:
+def _parsed(root: Path, ids: dict[int, str], fanout: int) -> Iterator[tuple[int, Any, list[Problem]]]:
+    """Each shard's data and problems; a shard over the size limit is that problem, never read."""
     numbers = list(ids)
     for number, (_, raw) in zip(numbers, git.blobs_in_turns(root, [ids[n] for n in numbers]), strict=True):
-        yield number, raw or b""
+        if isinstance(raw, Problem):
+            yield number, None, [raw]
+        else:
+            yield number, *layouts.parse_shard(raw or b"", number, fanout)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from lfs_meta import __version__
+from lfs_meta import __version__, terminal
 from lfs_meta.errors import UserError
 from lfs_meta.repo import Repo
 
@@ -470,6 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else argv
+    # Everything printed, argparse's words included, is made safe for a terminal in this one place.
+    with terminal.guarded():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         # Each command's module is imported only when it runs: hooks start often.

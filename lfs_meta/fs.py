@@ -75,22 +75,31 @@ def _open_directory(parent: int, name: str, shown: Path) -> int:
         return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            _refuse_link(parent, name, shown)
+            _refuse_link(parent, name, shown, was_link=exc.errno == errno.ELOOP)
         raise
 
 
-def _refuse_link(parent: int, name: str, shown: Path) -> None:
-    """Raise UnsafePath when `name` in `parent` is a symbolic link; return when it is not one."""
+def _refuse_link(parent: int, name: str, shown: Path, *, was_link: bool = False) -> None:
+    """Raise UnsafePath when `name` in `parent` is a symbolic link, or `was_link` (an O_NOFOLLOW open
+    met one); return when it is not one.
+
+    The name can change between the calls (a link swapped with a directory while lfs-meta runs): a
+    link gone, or no longer one, by the time it is looked at is refused as a link all the same."""
     try:
-        info = os.lstat(name, dir_fd=parent)
+        info: os.stat_result | None = os.lstat(name, dir_fd=parent)
     except FileNotFoundError:
+        info = None
+    target = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        with contextlib.suppress(OSError):  # EINVAL, ENOENT: swapped back or removed meanwhile
+            target = os.readlink(name, dir_fd=parent)
+    elif not was_link:
         return
-    if stat.S_ISLNK(info.st_mode):
-        target = os.readlink(name, dir_fd=parent)
-        raise UnsafePath(
-            f"{shown}: is a symbolic link (to {target}); lfs-meta never writes or reads through a link "
-            f"in the work tree; remove the link ('git rm {shown}' if it is committed) and run again"
-        )
+    what = f"to {target}" if target is not None else "changing while lfs-meta looked at it"
+    raise UnsafePath(
+        f"{shown}: is a symbolic link ({what}); lfs-meta never writes or reads through a link "
+        f"in the work tree; remove the link ('git rm {shown}' if it is committed) and run again"
+    )
 
 
 def write_atomic(
@@ -204,7 +213,7 @@ def open_file(path: Path, within: Path, flags: int, *, create_parents: bool = Fa
             fd = os.open(path.name, flags | _FILE_FLAGS, 0o666, dir_fd=parent)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                _refuse_link(parent, path.name, _shown(path))
+                _refuse_link(parent, path.name, _shown(path), was_link=True)
             raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfs_meta.errors import UserError
+from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.index import strictjson
+from lfs_meta.index.problem import Problem
 
 
 class GitError(UserError):
@@ -80,12 +82,16 @@ def hooks_directory(directory: Path) -> Path:
 
 
 def staged_blob(root: Path, path: str, stage: int = 0) -> bytes | None:
-    """The staged content of `path` (relative to the top of the working tree), None when not staged.
+    """The staged index file `path` (relative to the top of the working tree), None when not staged;
+    CheckFailed, without reading it, when it is larger than an index may be.
 
     During a conflicted merge, stage 1 holds the common ancestor's version, 2 ours and 3 theirs.
     """
-    done = _run(["cat-file", "blob", f":{stage}:{path}" if stage else f":{path}"], root)
-    return done.stdout if done.returncode == 0 else None
+    name = f":{stage}:{path}" if stage else f":{path}"
+    found = index_blob(root, name)
+    if isinstance(found, Problem):  # its size was asked first: never read whole
+        raise CheckFailed(found.format(name))
+    return found
 
 
 def staged_blob_ids(root: Path, paths: Sequence[str]) -> dict[str, str]:
@@ -105,21 +111,7 @@ def staged_blob_ids(root: Path, paths: Sequence[str]) -> dict[str, str]:
 
 def blobs(root: Path, ids: Sequence[str]) -> dict[str, bytes]:
     """The content of each blob in `ids` that the repository has; one git process for all."""
-    if not ids:
-        return {}
-    try:
-        done = subprocess.run(
-            ["git", "cat-file", "--batch"],
-            cwd=root,
-            input="".join(f"{i}\n" for i in ids).encode(),
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise GitError(
-            "git is not installed; lfs-meta reads the repository through it (install git)"
-        ) from None
-    found, out, at = {}, done.stdout, 0
+    found, out, at = {}, _batch(root, "--batch", ids), 0
     for wanted in ids:
         end = out.find(b"\n", at)
         if end == -1:
@@ -134,14 +126,65 @@ def blobs(root: Path, ids: Sequence[str]) -> dict[str, bytes]:
     return found
 
 
-def blobs_in_turns(root: Path, ids: Sequence[str], turn: int = 8) -> Iterator[tuple[str, bytes | None]]:
-    """Each of `ids` with its content (None: the repository lacks it), `turn` blobs per git process:
-    a large index's shards are never all held at once."""
-    for start in range(0, len(ids), turn):
-        some = ids[start : start + turn]
-        found = blobs(root, some)
-        for wanted in some:
-            yield wanted, found.get(wanted)
+def blob_sizes(root: Path, names: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """(blob id, size) of each blob `names` names (an id, ':path', 'commit:path') that the repository
+    has; one git process for all, and no content read."""
+    sizes = {}
+    for name, line in zip(names, _batch(root, "--batch-check", names).split(b"\n"), strict=False):
+        header = line.split(b" ")
+        if len(header) == 3 and header[1] == b"blob":
+            sizes[name] = (header[0].decode(), int(header[2]))
+    return sizes
+
+
+def _batch(root: Path, option: str, names: Sequence[str]) -> bytes:
+    if not names:
+        return b""
+    try:
+        done = subprocess.run(
+            ["git", "cat-file", option],
+            cwd=root,
+            input="".join(f"{name}\n" for name in names).encode("utf-8", "surrogateescape"),
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError(
+            "git is not installed; lfs-meta reads the repository through it (install git)"
+        ) from None
+    return done.stdout
+
+
+def blobs_in_turns(
+    root: Path, names: Sequence[str], turn: int = 8
+) -> Iterator[tuple[str, bytes | Problem | None]]:
+    """Each index file `names` names (a blob id, ':path', 'commit:path') with its content (None: the
+    repository lacks it), `turn` blobs per git process: a large index's shards are never all held at
+    once. Every size is asked first, in one git process: a blob over the index's size limit is that
+    problem, never read (reading could exhaust memory)."""
+    sizes = blob_sizes(root, names)
+    for start in range(0, len(names), turn):
+        some = names[start : start + turn]
+        wanted = [sizes[name][0] for name in some if name in sizes and not _too_large(*sizes[name])]
+        found = blobs(root, wanted)  # by id: what a name points at may change between the two calls
+        for name in some:
+            blob, size = sizes.get(name, ("", 0))
+            yield name, _too_large(blob, size) or found.get(blob)
+
+
+def index_blob(root: Path, name: str) -> bytes | Problem | None:
+    """One index file by name (':path', 'commit:path'), as `blobs_in_turns` reads it."""
+    return next(blobs_in_turns(root, [name]))[1]
+
+
+def _too_large(blob: str, size: int) -> Problem | None:
+    limit = strictjson.MAX_INDEX_BYTES  # read here, not bound at import
+    if size <= limit:
+        return None
+    return Problem(
+        f"blob {blob} is {size:,} bytes, over the {limit:,}-byte limit for an index, so it was not read",
+        "check that this is the lfs-meta index and not a data file",
+    )
 
 
 def tracked_paths(root: Path) -> set[str]:
@@ -162,12 +205,10 @@ def _commit(root: Path, ref: str) -> str:
     return found.stdout.decode().strip()
 
 
-def committed_blob(root: Path, ref: str, path: str) -> bytes | None:
-    """`path`'s content (relative to the top of the working tree) in the commit `ref` names; None when
-    that commit has no such file."""
-    commit = _commit(root, ref)
-    done = _run(["cat-file", "blob", f"{commit}:{path}"], root)
-    return done.stdout if done.returncode == 0 else None
+def committed_blob(root: Path, ref: str, path: str) -> bytes | Problem | None:
+    """The index file `path` (relative to the top of the working tree) in the commit `ref` names, as
+    `index_blob` reads it; None when that commit has no such file."""
+    return index_blob(root, f"{_commit(root, ref)}:{path}")
 
 
 def committed_tree(root: Path, ref: str, directory: str) -> dict[str, tuple[str, str]]:

@@ -9,6 +9,8 @@ from types import TracebackType
 from typing import TextIO
 
 _REDRAW_SECONDS = 0.1
+# Written on its own, it passes the guard that escapes every other control (terminal.ERASE_LINE).
+_ERASE_LINE = "\r\x1b[K"
 
 
 class Progress:
@@ -31,7 +33,7 @@ class Progress:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.enabled and self._drawn_at:
-            self.stream.write("\r\x1b[K")
+            self.stream.write(_ERASE_LINE)
             self.stream.flush()
 
     def advance(self, n: int = 1) -> None:
@@ -40,7 +42,8 @@ class Progress:
             now = time.monotonic()
             if self.enabled and (now - self._drawn_at >= _REDRAW_SECONDS or self.done == self.total):
                 self._drawn_at = now
-                self.stream.write(f"\r\x1b[K{self.label}: {self._text()}")
+                self.stream.write(_ERASE_LINE)
+                self.stream.write(f"{self.label}: {self._text()}")
                 self.stream.flush()
 
     def _text(self) -> str:

@@ -43,6 +43,8 @@ class Outcome:
 def default_path(url: str) -> str:
     """The object's key (or file name) as a repo path: s3://bucket/data/a.vcf -> data/a.vcf."""
     parts = urlsplit(url)
+    if parts.scheme in ("s3", "gs"):  # keys are recorded as the store names them, not percent-encoded
+        return url.partition("://")[2].partition("/")[2]
     key = unquote(parts.path).lstrip("/")
     if parts.scheme == "az" and "." in parts.netloc:  # az://<account host>/<container>/<blob>
         key = key.partition("/")[2]

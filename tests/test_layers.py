@@ -20,6 +20,7 @@ BASE = (
     "lfs_meta.gcpause",
     "lfs_meta.gitnames",
     "lfs_meta.progress",
+    "lfs_meta.terminal",
     "lfs_meta.workers",
 )
 LAYERS = (

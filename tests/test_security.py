@@ -232,10 +232,13 @@ def test_an_earlier_meta_gitattributes_behind_a_link_is_never_updated_through_it
     elsewhere.write_text(earlier)  # what an earlier lfs-meta wrote, which init-meta would update
     rules.unlink()
     rules.symlink_to(elsewhere)
+    capsys.readouterr()
     track(tmp_path, b"beta\n", "data/y.bin")
-    assert main(["init-meta"]) == 0
+    # Refused in one line: git ignores a linked .gitattributes, and the no-filter rule with it.
+    assert main(["init-meta"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "META/.gitattributes: is a symbolic link" in err
     assert rules.is_symlink() and elsewhere.read_text() == earlier
-    assert "now asks for lfs-meta's merge driver" not in capsys.readouterr().err
 
 
 def test_a_missing_aws_profile_is_named(git_repo: Path, cli_env: dict[str, str]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfs_meta import git, githooks, mergeconfig, providers
+from lfs_meta import fs, git, githooks, mergeconfig, providers
 from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
-from lfs_meta.index import attributes, problem, storage
+from lfs_meta.index import attributes, problem, shards, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.repo import Repo
 
@@ -60,7 +61,11 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
 
 def _check_index(repo: Repo, report: Report) -> dict[str, Entry]:
-    shown = os.path.relpath(repo.index.shown)
+    try:
+        shown = os.path.relpath(repo.index.shown)
+    except UserError as exc:  # no one layout: a stray shards-N, or two layouts after a merge
+        report.problem(f"index: {exc}", "then run 'lfs-meta doctor' again")
+        return {}
     if not repo.index.exists():
         report.problem(f"index: no {shown}", "track something with 'lfs-meta track-remote URL'")
         return {}
@@ -70,17 +75,63 @@ def _check_index(repo: Repo, report: Report) -> dict[str, Entry]:
         report.problem(f"index: {exc}", "run 'lfs-meta validate' and fix what it reports")
         return {}
     report.ok(f"index: {shown} is valid, {len(entries)} entries")
+    links = _not_plain_files(repo.root)
+    for line in links:
+        report.problem(line, "then run 'lfs-meta init-meta'")
     try:
         stale = meta.out_of_date(repo)
+    except fs.UnsafePath as exc:  # named above, or a directory on the way is a link
+        if not links:
+            report.problem(f"META/: {exc}", "then run 'lfs-meta init-meta'")
+        return entries
     except UserError as exc:  # e.g. a gen3 profile without a <program>-<project> project
         report.problem(f"META/: {exc}", "fix .lfs-meta/config, then run 'lfs-meta init-meta'")
         return entries
     if stale:
         names = ", ".join(os.path.relpath(path) for path in stale)
         report.problem(f"META/: out of date ({names})", "run 'lfs-meta init-meta' and commit META/")
-    else:
+    elif not links:
         report.ok("META/: current")
     return entries
+
+
+def _not_plain_files(root: Path) -> list[str]:
+    """lfs-meta's files in META/ and the .gitattributes that keep its files out of filters that are
+    links (dangling ones too) or not regular files: init-meta refuses them, git ignores such a
+    .gitattributes. One line each, naming the fix."""
+    documents = root / meta.DEFAULT_OUTPUT.parent
+    try:
+        names = [name for name in fs.listdir(documents, root) if meta.is_generated_name(name)]
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    except fs.UnsafePath as exc:
+        return [f"META/: {exc}"]
+    index = root / storage.INDEX_PATH.parent
+    try:
+        shard_directories = [
+            index / name for name in fs.listdir(index, root) if shards.fanout_of_directory(name)
+        ]
+    except (FileNotFoundError, NotADirectoryError, fs.UnsafePath):  # the index line names the last
+        shard_directories = []
+    paths = [
+        *(documents / name for name in sorted(names)),
+        *(directory / attributes.FILE_NAME for directory in (documents, index, *shard_directories)),
+    ]
+    lines = []
+    for path in paths:
+        shown = Path(os.path.relpath(path, root)).as_posix()
+        try:
+            info = fs.lstat(path, root)
+        except (FileNotFoundError, NotADirectoryError, fs.UnsafePath):
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            lines.append(
+                f"{shown}: is a symbolic link, which lfs-meta never reads or writes through; "
+                f"remove it ('git rm {shown}' if it is committed)"
+            )
+        elif not stat.S_ISREG(info.st_mode):
+            lines.append(f"{shown}: is not a regular file; move it away")
+    return lines
 
 
 def _check_stores(entries: dict[str, Entry], report: Report) -> None:
@@ -117,7 +168,7 @@ def _check_filters(root: Path, report: Report) -> None:
         report.problem(
             f"attributes: {path} goes through the '{driver}' filter (a .gitattributes rule), so git "
             "would store something else in its place and the hooks and merge driver would read that",
-            attributes.FIX,
+            _attributes_fix(root, path),
         )
     try:
         staged_index = git.staged_blob(root, storage.INDEX_PATH.as_posix())
@@ -130,6 +181,28 @@ def _check_filters(root: Path, report: Report) -> None:
         )
     elif not filtered:
         report.ok("attributes: lfs-meta's files go through no filter")
+
+
+def _attributes_fix(root: Path, path: str) -> str:
+    """What makes the .gitattributes in `path`'s own directory keep it out of filters: init-meta
+    writes one where there is none; a link (which git ignores) must go first; one of yours needs
+    lfs-meta's rule, as init-meta never edits it."""
+    directory = (root / path).parent
+    own = (Path(path).parent / attributes.FILE_NAME).as_posix()
+    try:
+        info = fs.lstat(directory / attributes.FILE_NAME, root)
+    except (FileNotFoundError, NotADirectoryError, fs.UnsafePath):
+        return attributes.FIX
+    if not stat.S_ISREG(info.st_mode):
+        return f"remove {own} (git ignores a link there; 'git rm {own}'), then {attributes.FIX}"
+    if shards.fanout_of_directory(directory.name):
+        rules = attributes.SHARD_RULES
+    elif directory.name == storage.INDEX_PATH.parent.name:
+        rules = attributes.INDEX_RULES
+    else:
+        rules = attributes.META_RULES
+    rule = rules.splitlines()[-1]
+    return f"add the line '{rule}' to {own} (lfs-meta never edits a file of yours), then {attributes.ADD}"
 
 
 def _check_merge_driver(repo: Repo, report: Report) -> None:

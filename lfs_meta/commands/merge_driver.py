@@ -14,6 +14,7 @@ from lfs_meta.fhir import meta, ndjson_merge
 from lfs_meta.index import merge, problem, storage
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Layout
+from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
 
@@ -23,7 +24,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return _merge_ndjson(args)
     shown = args.path
     sides = [
-        _read_side(path, f"{shown} ({name})")
+        _read_side(path, f"{shown} ({name})", base=name == "base")
         for path, name in ((args.base, "base"), (args.ours, "ours"), (args.theirs, "theirs"))
     ]
     merged, conflicts = merge.merge(*sides)
@@ -45,12 +46,16 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_side(path: Path, name: str) -> dict[str, Entry]:
+def _read_side(path: Path, name: str, base: bool) -> dict[str, Entry]:
+    """One side's entries. Its size is looked at before it is read; an empty or blank side is the
+    invalid index `validate` calls it, except an empty base: git's stand-in for no common ancestor."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
+        raw = storage.read(path)
+    except FileNotFoundError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    return storage.loads(raw, name) if raw.strip() else {}  # no common ancestor: git passes an empty base
+    if isinstance(raw, Problem):
+        raise storage.failure([raw], name)
+    return {} if base and not raw else storage.loads(raw, name)
 
 
 def _is_sharded(path: str) -> bool:

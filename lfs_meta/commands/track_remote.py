@@ -8,6 +8,7 @@ import sys
 
 from lfs_meta import mergeconfig, providers, tracking
 from lfs_meta.errors import RemoteError, UserError
+from lfs_meta.index.problem import printable
 from lfs_meta.repo import Repo
 
 
@@ -66,8 +67,8 @@ def _report(outcome: tracking.Outcome, requests: dict[str, int], as_json: bool) 
         print(
             f"{path}: already tracked with other metadata; kept (use --force to overwrite)", file=sys.stderr
         )
-    for path, error in outcome.failed:
-        print(f"{path}: {error}", file=sys.stderr)
+    for path, error in outcome.failed:  # a listed key may hold a newline: one line each all the same
+        print(printable(f"{path}: {error}"), file=sys.stderr)
     made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
     status = "; index unchanged" if outcome.failed else ""
     counts = {name: len(getattr(outcome, name)) for name in ("tracked", "unchanged", "skipped", "failed")}

@@ -23,7 +23,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
 
         results = catalog.validate_staged(repo)
     elif args.staged:
-        results = [(f"{storage.INDEX_PATH.as_posix()} (staged)", storage.problems_in(_staged_index(repo)))]
+        raw = _staged_index(repo)
+        problems = [raw] if isinstance(raw, Problem) else storage.problems_in(raw)
+        results = [(f"{storage.INDEX_PATH.as_posix()} (staged)", problems)]
     elif args.files:
         results = [(str(path), storage.check_file(path)) for path in args.files]
     else:
@@ -75,11 +77,12 @@ def _print_report(results: list[tuple[str, list[Problem]]]) -> None:
         print(f"{len(results)} file(s) valid")
 
 
-def _staged_index(repo: Repo) -> bytes:
-    """The index as it is in git's staging area, which is what a commit will record."""
+def _staged_index(repo: Repo) -> bytes | Problem:
+    """The index as it is in git's staging area, which is what a commit will record; its size is
+    asked first, and one over the limit is not read."""
     from lfs_meta import git  # here: the commit hook passes FILEs, and validating them needs no git
 
-    raw = git.staged_blob(repo.root, storage.INDEX_PATH.as_posix())
+    raw = git.index_blob(repo.root, f":{storage.INDEX_PATH.as_posix()}")
     if raw is None:
         raise UserError(
             f"no staged {storage.INDEX_PATH.as_posix()} here; run from the repository root after 'git add'"

@@ -8,6 +8,7 @@ from lfs_meta import git
 from lfs_meta.drift import compare
 from lfs_meta.index import shards, storage
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
 
 
@@ -35,7 +36,7 @@ def entries_at(repo: Repo, ref: str) -> dict[str, Entry]:
         return _read(repo, ref, ids)
     name = storage.INDEX_PATH.as_posix()
     raw = git.committed_blob(repo.root, ref, name)
-    return {} if raw is None else storage.loads(raw, f"{ref[:12]}:{name}")
+    return {} if raw is None else _loads(raw, f"{ref[:12]}:{name}")
 
 
 def is_single(repo: Repo, ref: str) -> bool:
@@ -67,5 +68,12 @@ def _read(repo: Repo, ref: str, ids: Mapping[str, str]) -> dict[str, Entry]:
     names = sorted(ids)
     index: dict[str, Entry] = {}
     for name, (_, raw) in zip(names, git.blobs_in_turns(repo.root, [ids[n] for n in names]), strict=True):
-        index.update(storage.loads(raw or b"", f"{ref[:12]}:{name}"))
+        index.update(_loads(raw or b"", f"{ref[:12]}:{name}"))
     return index
+
+
+def _loads(raw: bytes | Problem, name: str) -> dict[str, Entry]:
+    """The entries of a committed index file; one over the size limit was not read (git said its size)."""
+    if isinstance(raw, Problem):
+        raise storage.failure([raw], name)
+    return storage.loads(raw, name)

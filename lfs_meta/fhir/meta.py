@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
@@ -176,7 +175,13 @@ class _Now:
         """The index's bytes, no longer held here: at 1M entries they are 300 MB that the FHIR lines
         do not need."""
         raw, self.raw = self.raw, None
-        return raw if raw is not None else git.staged_blob(root, storage.INDEX_PATH.as_posix()) or b""
+        if raw is not None:
+            return raw
+        staged = git.index_blob(root, self.index_id)  # by its id, its size asked first
+        if isinstance(staged, Problem):
+            name = f"{storage.INDEX_PATH.as_posix()} (staged)"
+            raise CheckFailed(f"{storage.failure([staged], name)}; META/ was left as it was")
+        return staged or b""
 
 
 def _format(note: stamp.Note | None) -> str:
@@ -198,10 +203,11 @@ def _keep_out_of_filters(
     repo: Repo, request: Request, outcome: Outcome, output: Path, within: Path
 ) -> Outcome:
     """`outcome`, and whether META/'s .gitattributes was replaced. Best effort: a read-only checkout
-    still gets its META/ checked; doctor names what is missing."""
+    still gets its META/ checked; doctor names what is missing. A link in the place of one is
+    refused, not passed over: git ignores it, and the no-filter rule with it."""
     index_path = repo.index_path
     updated = None
-    with contextlib.suppress(OSError, UserError):
+    try:
         if index_path.parent.name == storage.INDEX_PATH.parent.name and fs.inside(index_path, repo.root):
             attributes.ensure(index_path.parent, repo.root, attributes.INDEX_RULES)
         # An --output outside the work tree is not git's business.
@@ -209,6 +215,10 @@ def _keep_out_of_filters(
             output.parent, within, attributes.META_RULES, update=request.update_rules
         ):
             updated = output.parent / attributes.FILE_NAME
+    except fs.UnsafePath:
+        raise
+    except (OSError, UserError):
+        pass
     return dataclasses.replace(outcome, rules_updated=updated) if updated else outcome
 
 

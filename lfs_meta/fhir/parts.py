@@ -371,8 +371,11 @@ class _Staged:
     def read(self, numbers: list[int]) -> Iterator[tuple[int, bytes, str]]:
         found = git.blobs_in_turns(self.root, [self.shards[n] for n in numbers])
         for number, (_, raw) in zip(numbers, found, strict=True):
+            shown = f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
+            if isinstance(raw, Problem):  # its size was asked first: not read
+                raise CheckFailed(f"{storage.failure([raw], shown)}; META/ was left as it was")
             if raw is not None:
-                yield number, raw, f"{self.shard_directory}/{shards.file_name(number, self.fanout)} (staged)"
+                yield number, raw, shown
 
 
 class _OnDisk:

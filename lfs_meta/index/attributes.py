@@ -35,9 +35,12 @@ EARLIER_META_RULES = (
 # is never touched).
 _EARLIER = {META_RULES: EARLIER_META_RULES}
 LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
+# `git add` for the new .gitattributes (--renormalize adds only tracked files), --renormalize for
+# the index and META/ files git already holds as pointers.
+ADD = "'git add .lfs-meta META', 'git add --renormalize .lfs-meta META' and commit"
 FIX = (
     "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes and META/.gitattributes, which keep "
-    "lfs-meta's files out of filters), then 'git add --renormalize .lfs-meta META' and commit"
+    f"lfs-meta's files out of filters), then {ADD}"
 )
 
 
@@ -46,13 +49,16 @@ def ensure(
 ) -> bool:
     """Write `rules` as `directory`'s .gitattributes unless one is there (never edited: it is
     committed, and may be the user's own), or, with `update`, replace what an earlier lfs-meta wrote
-    there; True when it replaced that (a change to commit that no one asked for)."""
+    there; True when it replaced that (a change to commit that no one asked for). UnsafePath when
+    what is there is a link or not a regular file."""
     path = directory / FILE_NAME
     try:
         created = fs.open_file(
             path, within, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=create_parents
         )
     except FileExistsError:
+        # A link (a branch's `.gitattributes -> elsewhere`) or a FIFO there would leave the rules off.
+        fs.regular_stats(directory, within, [FILE_NAME])
         earlier = _EARLIER.get(rules) if update else None
         if earlier is None or fs.read_bytes(path, within) != earlier.encode():
             return False

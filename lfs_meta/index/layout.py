@@ -84,7 +84,8 @@ class Layout:
             if fanout is None:
                 raise UserError(
                     f"{directory / name}: not a shard directory (shards-N, N a power of two from 2 to "
-                    f"{shards.MAX_FANOUT}); move it away, or run 'lfs-meta reshard'"
+                    f"{shards.MAX_FANOUT}); lfs-meta reads no index there: move it out of {directory} "
+                    "(or remove it) and run again"
                 )
             sharded = cls.sharded(root, fanout)
             if sharded.files()[0]:  # a directory a checkout left with no shard in it is no layout

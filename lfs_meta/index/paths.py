@@ -8,10 +8,15 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from lfs_meta.gitnames import HFS_IGNORED, HFS_IGNORED_RE, NTFS_TRAILING
+from lfs_meta.terminal import BEYOND_C0, UNPRINTABLE
 
 MAX_PATH_LENGTH = 4096
+MAX_SEGMENT_BYTES = 255  # NAME_MAX: a longer name is ENAMETOOLONG on Linux and macOS
 RESERVED_DIRS = (".git", ".lfs-meta")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A segment of 64 characters or more may be over 255 bytes in UTF-8 (none shorter can be).
+_LONG_SEGMENT = re.compile(r"[^/\n]{64,}")
+_RENAME = "track-remote --path NAME tracks an object under another name"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # A segment ends at '/', at the end, or (in `all_plain`'s one string of many paths) at a newline,
 # which no plain path contains. The one regex refuses what NTFS takes for '.git' (and '.lfs-meta' first)
@@ -19,7 +24,9 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # full check.
 _END = r"(?:/|\n|\Z)"
 _NTFS_TAIL = r"[. ]*(?::[^/\n]*)?"
-_PLAIN_SEGMENT = rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f\\/{HFS_IGNORED}]+"
+_PLAIN_SEGMENT = (
+    rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f{BEYOND_C0}\\/{HFS_IGNORED}]+"
+)
 _PLAIN = rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
 _PLAIN_PATH = re.compile(_PLAIN, re.IGNORECASE)
 _PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
@@ -27,7 +34,7 @@ _PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
 
 def path_problems(path: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for one index key; empty when it is a usable path."""
-    if len(path) <= MAX_PATH_LENGTH and _PLAIN_PATH.fullmatch(path):
+    if len(path) <= MAX_PATH_LENGTH and _PLAIN_PATH.fullmatch(path) and _segments_fit(path):
         return []  # the usual path, accepted by one regex: a large index has one per entry
     return all_path_problems(path)
 
@@ -42,6 +49,15 @@ def all_plain(paths: Collection[str]) -> bool:
         max(map(len, paths)) <= MAX_PATH_LENGTH
         and joined.count("\n") == len(paths) - 1  # no newline inside a path
         and bool(_PLAIN_PATHS.fullmatch(joined))
+        and _segments_fit(joined)
+    )
+
+
+def _segments_fit(text: str) -> bool:
+    """Whether no segment of `text` (paths, or paths joined by newlines) is over 255 bytes in UTF-8."""
+    return all(
+        len(found.group().encode("utf-8", "surrogatepass")) <= MAX_SEGMENT_BYTES
+        for found in _LONG_SEGMENT.finditer(text)
     )
 
 
@@ -54,6 +70,15 @@ def all_path_problems(path: str) -> list[tuple[str, str]]:
     problems = []
     if _CONTROL.search(path):
         problems.append(("path contains NUL or control characters", fix))
+    # The rest of what terminal.printable escapes, so a path that passes prints as it is.
+    if found := sorted({f"\\u{ord(c):04x}" for c in UNPRINTABLE.findall(path) if c > "\x7f"}):
+        problems.append(
+            (
+                f"path contains C1 control, bidi control or lone surrogate characters ({', '.join(found)}), "
+                "which can drive a terminal or disguise the name",
+                f"rename it without them; {_RENAME}",
+            )
+        )
     if "\\" in path:
         problems.append(("path contains a backslash", "use '/' between directories"))
     if path.startswith("/") or _DRIVE.match(path):
@@ -63,6 +88,15 @@ def all_path_problems(path: str) -> list[tuple[str, str]]:
         problems.append(("path has an empty segment ('//' or a trailing '/')", fix))
     if "." in segments or ".." in segments:
         problems.append(("path contains '.' or '..'", fix))
+    for segment in segments:
+        if len(segment) >= 64 and (size := len(segment.encode("utf-8", "surrogatepass"))) > MAX_SEGMENT_BYTES:
+            problems.append(
+                (
+                    f"path segment '{segment[:40]}...' is {size} bytes in UTF-8, over the "
+                    f"{MAX_SEGMENT_BYTES} a file name may have",
+                    f"shorten it; {_RENAME}",
+                )
+            )
     lowered = [segment.lower() for segment in segments]
     if lowered[0] in RESERVED_DIRS or ".git" in lowered:
         problems.append(("path points inside .git/ or .lfs-meta/", "track files outside those directories"))

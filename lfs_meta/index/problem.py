@@ -1,19 +1,12 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# Keys and values can hold NUL, newlines, terminal controls (C0, C1), bidi overrides or lone
-# surrogates: escaped so a report line stays one line, can always be printed, and cannot drive a
-# terminal.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+from lfs_meta.terminal import printable
 
-
-def printable(text: str) -> str:
-    """`text` with every character a terminal would act on written as \\uXXXX."""
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+__all__ = ["Problem", "describe", "json_pointer", "printable"]
 
 
 @dataclass(frozen=True)

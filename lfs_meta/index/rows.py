@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lfs_meta import codekey, gitnames
+from lfs_meta import codekey, gitnames, terminal
 from lfs_meta.errors import UserError
 from lfs_meta.index import attributes, paths, problem, rules, schema, shards, strictjson, urls
 from lfs_meta.index.problem import Problem
@@ -250,6 +250,7 @@ def _code_key() -> str | None:
         shards,
         storage,
         layout,
+        terminal,  # the characters paths refuses
     ]
     return codekey.fingerprint([sys.modules[__name__], *deciding], schema.source())
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lfs_meta import terminal
 from lfs_meta.index import paths, schema, strictjson, urls
 from lfs_meta.index.problem import Problem, describe, json_pointer
 
@@ -29,6 +30,10 @@ _FIXES = {
     "specimen": "write 'Specimen/<id>', the id 1-64 letters, digits, '-' or '.'",
     "extra": "put your own fields in an object under 'extra'",
 }
+_CONTROL_FIX = (
+    "write the {field} as the store reports it, without them ('lfs-meta check --update PATH' "
+    "records the store's own)"
+)
 _PATTERN_MESSAGES = {
     "etag": "{shown} contains quotes",
     "checksums": "{shown} is not {name} in lowercase hex",
@@ -111,6 +116,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         message = f"must be {bound} {value}, not {shown}"
     elif keyword in ("minLength", "maxLength"):
         message = "must not be empty" if keyword == "minLength" else f"is longer than {value} characters"
+    elif keyword == "pattern" and field in ("etag", "version_id") and terminal.UNPRINTABLE.search(instance):
+        message = f"{shown} contains control or bidi characters, which can drive a terminal"
+        fix = _CONTROL_FIX.format(field="ETag" if field == "etag" else "version id")
     elif keyword == "pattern" and field in _PATTERN_MESSAGES:
         message = _PATTERN_MESSAGES[field].format(shown=shown, name=location[-1])
     else:

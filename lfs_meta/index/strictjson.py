@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +28,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NonFinite:
-    """Stands in for NaN/Infinity, which JSON does not have, so they can be located."""
+    """Stands in for a number that cannot be read as one (NaN and Infinity, which JSON does not have;
+    1e999999, which a float holds only as infinity; an integer too long to convert), so it can be
+    located."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, message: str, fix: str) -> None:
+        self.message = message
+        self.fix = fix
 
 
 @dataclass
@@ -50,7 +56,30 @@ class _Hooks:
 
     def constant(self, name: str) -> NonFinite:
         self.non_finite = True
-        return NonFinite(name)
+        return NonFinite(f"{name} is not a JSON number", "write a finite number")
+
+    def number(self, text: str) -> float | NonFinite:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        self.non_finite = True
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        return NonFinite(
+            f"{shown} is too large for a number (it would be read as infinity)",
+            "write a finite number (under 'extra', a string can hold any value)",
+        )
+
+    def integer(self, text: str) -> int | NonFinite:
+        try:
+            return int(text)
+        except ValueError:  # over Python's limit on the digits of an integer
+            self.non_finite = True
+            digits = len(text.lstrip("-"))
+            limit = sys.get_int_max_str_digits()
+            return NonFinite(
+                f"unreadable number: an integer of {digits:,} digits, over the {limit:,}-digit limit",
+                "write a shorter number (under 'extra', a string can hold any value)",
+            )
 
 
 @dataclass
@@ -72,17 +101,38 @@ def parse(raw: bytes, max_bytes: int = MAX_INDEX_BYTES) -> Parsed:
         return Parsed(None, [text])
     hooks = _Hooks()
     try:
-        data = json.loads(text, object_pairs_hook=hooks.object_pairs, parse_constant=hooks.constant)
+        data = _loads(text, hooks)
     except json.JSONDecodeError as exc:
         return Parsed(None, [_syntax_problem(exc)])
     except RecursionError:
         return Parsed(None, [_too_deep(pointer=None)])
-    except ValueError as exc:  # e.g. an integer literal over Python's 4300-digit limit
+    except ValueError as exc:
         return Parsed(None, [Problem(f"unreadable number: {exc}", "write sizes as plain integers")])
     problems: list[Problem] = []
     if hooks.duplicates or hooks.non_finite or _SURROGATE_ESCAPE.search(raw):
         problems.extend(_located_problems(data, hooks))
     return Parsed(data, problems)
+
+
+def _loads(text: str, hooks: _Hooks) -> Any:
+    """Every number that is no finite float or readable integer becomes a NonFinite."""
+    read = functools.partial(
+        json.loads,
+        text,
+        object_pairs_hook=hooks.object_pairs,
+        parse_constant=hooks.constant,
+        parse_float=hooks.number,
+    )
+    try:
+        return read()
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise
+    # An integer over Python's digit limit: read again, each integer through Python code (slower),
+    # to say where it is.
+    hooks.duplicates.clear()
+    hooks.non_finite = False
+    return read(parse_int=hooks.integer)
 
 
 def parse_canonical(raw: bytes) -> Any | None:
@@ -181,11 +231,7 @@ def _located_problems(data: Any, hooks: _Hooks) -> Iterator[Problem]:
                 if _SURROGATE.search(key):
                     yield _surrogate_problem((*path, key), "key")
         elif isinstance(value, NonFinite):
-            yield Problem(
-                f"{value.name} is not a JSON number",
-                "write a finite number",
-                pointer=json_pointer(path),
-            )
+            yield Problem(value.message, value.fix, pointer=json_pointer(path))
         elif isinstance(value, str) and _SURROGATE.search(value):
             yield _surrogate_problem(path, "value")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 SCHEMES = ("s3", "gs", "az", "https", "http", "file")
 AZURE_HOST_SUFFIX = ".blob.core.windows.net"
@@ -13,24 +13,87 @@ _BUCKET_SCHEMES = {
     "gs": ("bucket", re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")),
     "az": ("container", re.compile(r"^(\$root|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$")),
 }
-# Query parameters that make a URL a bearer credential (presigned S3, GCS signed URLs,
-# Azure SAS, OAuth tokens); lower-cased because services match them case-insensitively.
-SECRET_PARAMS = frozenset(
+# Query parameters that make a URL a bearer credential (presigned S3, GCS signed URLs, Azure SAS,
+# Alibaba OSS, Tencent COS, CloudFront and Akamai tokens), compared as `secret_name` does.
+SIGNED_URL_PARAMS = frozenset(
     {
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-        "awsaccesskeyid",
-        "signature",
-        "x-goog-signature",
-        "x-goog-credential",
-        "googleaccessid",
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "AWSAccessKeyId",
+        "Signature",
+        "X-Goog-Signature",
+        "X-Goog-Credential",
+        "GoogleAccessId",
         "sig",
-        "access_token",
-        "token",
+        "x-oss-signature",
+        "x-oss-credential",
+        "OSSAccessKeyId",
+        "q-signature",
+        "q-ak",
+        "Key-Pair-Id",
+        "hdnts",
+        "hdnea",
     }
 )
-_UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f]")
+# Other names that carry a token, key, password or session: OAuth 2.0 (RFC 6749, OpenID Connect),
+# API keys (Google's key=, Azure Functions' code=), GitLab's private_token, session ids.
+SECRET_PARAMS = SIGNED_URL_PARAMS | frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "code",
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        "api_key",
+        "apikey",
+        "key",
+        "auth",
+        "authorization",
+        "bearer",
+        "jwt",
+        "private_token",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "secret",
+        "sign",
+        "session",
+        "sessionid",
+        "jsessionid",
+        "phpsessid",
+    }
+)
+# Any name ending so is a credential too: x-api-key, auth_token, session-token, X-Oss-Security-Token.
+_SECRET_SUFFIXES = (
+    "token",
+    "signature",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "credentials",
+    "apikey",
+    "accesskey",
+    "accesskeyid",
+    "secretkey",
+    "privatekey",
+)
+_NOT_NAME_CHARS = re.compile(r"[^a-z0-9]")
+_SIGNED_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SIGNED_URL_PARAMS)
+_SECRET_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SECRET_PARAMS)
+# One name=value of a query or fragment, between '&' or ';' (servers split at either); one
+# ;name=value in a path segment (Java's ;jsessionid=).
+_QUERY_PARAM = re.compile(r"([^&;=]*)(=?)([^&;]*)")
+_PATH_PARAM = re.compile(r";([^;/=]*)(=?)([^;/]*)")
+_WEB_SCHEMES = ("https", "http")
+_UNSAFE_CHARS = re.compile(
+    r"\A(?>(?:s3|gs)://[^/\x00-\x20\x7f]*/[^\x00-\x1f\x7f]*+|[^\x00-\x20\x7f]*+)(?!\Z)"
+)
 # scheme://bucket/key with no user, port, query or fragment, and a key that names an object
 _PLAIN_BUCKET_URL = re.compile(r"(s3|gs|az)://([^/@:?#\[\]]+)/([^?#]*[^/?#])\Z")
 _AZURE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
@@ -48,19 +111,50 @@ def mask(secret: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with passwords and signature values masked, safe to print."""
+    """The URL with user names, passwords, credential parameters and the fragment masked, safe to print."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(":" + parts.password + "@", ":" + mask(parts.password) + "@", 1)
-    query = "&".join(
-        f"{name}={mask(value) if name.lower() in SECRET_PARAMS else value}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    netloc = _redacted_netloc(parts.scheme, parts.netloc)
+    path = _PATH_PARAM.sub(_mask_secret, parts.path) if parts.scheme in _WEB_SCHEMES else parts.path
+    query = _QUERY_PARAM.sub(_mask_secret, parts.query)
+    fragment = _QUERY_PARAM.sub(_mask_any, parts.fragment)
+    if (netloc, path, query, fragment) == (parts.netloc, parts.path, parts.query, parts.fragment):
+        return url
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
+def secret_name(name: str) -> bool:
+    """Whether a parameter named `name` (percent-encoded or not) carries a credential; case and the
+    characters between letters ('-', '_', '.') make no difference, as they make none to many services."""
+    plain = _NOT_NAME_CHARS.sub("", unquote_plus(name).lower())
+    return plain in _SECRET_NAMES or plain.endswith(_SECRET_SUFFIXES)
+
+
+def _redacted_netloc(scheme: str, netloc: str) -> str:
+    userinfo, at, host = netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not at or (scheme == "s3" and not colon):  # s3://profile@bucket/key names a profile, no secret
+        return netloc
+    # A user name can be a token itself (https://<token>@host/ is how some services take one).
+    return mask(user) + (colon + mask(password) if colon else "") + "@" + host
+
+
+def _mask_secret(param: re.Match[str]) -> str:
+    name, equals, _ = param.groups()
+    return _mask_value(param) if equals and secret_name(name) else param[0]
+
+
+def _mask_any(param: re.Match[str]) -> str:
+    """Everything in a fragment: it is never sent to a server, so it holds nothing a request needs."""
+    if not param[0]:
+        return ""
+    return _mask_value(param) if param[2] else mask(param[0])
+
+
+def _mask_value(param: re.Match[str]) -> str:
+    return param[0][: param.start(3) - param.start(0)] + mask(param[3])
 
 
 def url_problems(url: str) -> list[tuple[str, str]]:
@@ -88,7 +182,13 @@ def names_no_account(url: str) -> bool:
 
 def full_url_problems(url: str) -> list[tuple[str, str]]:
     if _UNSAFE_CHARS.search(url):
-        return [("contains spaces or control characters", "percent-encode them (%20 for a space)")]
+        return [
+            (
+                "contains a control character, or a space where the URL can hold none",
+                "percent-encode it (%20 for a space); s3:// and gs:// keys are written as they are, "
+                "spaces included, and hold no control character",
+            )
+        ]
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError for a bad port
@@ -104,38 +204,60 @@ def full_url_problems(url: str) -> list[tuple[str, str]]:
                 "use one of " + ", ".join(f"{s}://" for s in SCHEMES),
             )
         ]
-    problems = _secret_problems(parts.password, parts.query)
+    problems = _secret_problems(scheme, parts)
     if scheme in _BUCKET_SCHEMES:
         # A signed URL's query is already reported, with the more important reason.
         query = "" if problems else parts.query
         problems += _bucket_url_problems(scheme, parts.netloc, parts.path, query, parts.fragment)
-    elif scheme == "file":
-        problems += _file_url_problems(parts.netloc, parts.path)
+        return problems
+    if scheme == "file":
+        problems += _file_url_problems(parts.netloc.rpartition("@")[2], parts.path)
     elif not parts.hostname:
         problems.append(("has no host", f"write it as {scheme}://host/path"))
+    if "#" in url:
+        problems.append(
+            (
+                "has a fragment ('#...'), which is never sent to the server and can hold a token",
+                "drop the '#' and everything after it",
+            )
+        )
     return problems
 
 
-def _secret_problems(password: str | None, query: str) -> list[tuple[str, str]]:
+def _secret_problems(scheme: str, parts: SplitResult) -> list[tuple[str, str]]:
     problems = []
-    if password is not None:
+    if parts.password is not None:
         problems.append(
             (
                 "carries a password",
                 "remove 'user:password@' and let the provider's credential chain supply it",
             )
         )
-    secrets = sorted(
-        {name for name, _ in parse_qsl(query, keep_blank_values=True) if name.lower() in SECRET_PARAMS}
-    )
-    if secrets:
+    elif "@" in parts.netloc and scheme not in _BUCKET_SCHEMES:
         problems.append(
             (
-                f"is a signed URL (carries {', '.join(secrets)}), a credential that must never be committed",
-                "track the plain object URL without the query string",
+                "carries a user name ('user@' before the host), which can be a token",
+                "remove 'user@': lfs-meta sends no credentials in URLs",
             )
         )
+    found = [name for name, _, _ in _QUERY_PARAM.findall(parts.query)]
+    if scheme in _WEB_SCHEMES:
+        found += [name for name, _, _ in _PATH_PARAM.findall(parts.path)]
+    secrets = sorted({unquote_plus(name) for name in found if secret_name(name)})
+    if secrets:
+        problems.append(_secret_parameter_problem(secrets))
     return problems
+
+
+def _secret_parameter_problem(secrets: list[str]) -> tuple[str, str]:
+    plain = {_NOT_NAME_CHARS.sub("", name.lower()) for name in secrets}
+    carried = ", ".join(secrets)
+    if plain & _SIGNED_NAMES or any(name.endswith("signature") for name in plain):
+        return (
+            f"is a signed URL (carries {carried}), a credential that must never be committed",
+            "track the plain object URL without the query string",
+        )
+    return f"carries a credential ({carried}), which must never be committed", "track the URL without it"
 
 
 def _bucket_url_problems(

@@ -13,13 +13,14 @@ import importlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from lfs_meta.errors import UserError
+from lfs_meta.errors import RemoteError, UserError
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.problem import printable
 from lfs_meta.index.urls import AZURE_HOST_SUFFIX
 
 _MODULES = {"s3": "s3", "gs": "gcs", "az": "azure", "https": "http", "http": "http", "file": "file"}
@@ -127,3 +128,37 @@ def strong_etag(recorded: Entry) -> str | None:
 
 def missing_sdk(package: str) -> UserError:
     return UserError(f"the Python package {package} is not installed; run 'pip install {package}'")
+
+
+def outside_prefix(url: str, key: str, prefix: str, fix: str) -> str:
+    """The message for a listed key that is not below the prefix asked for: cut to the prefix's
+    length, it would be recorded at a path the store never named."""
+    return (
+        f"{printable(url)}: the store listed {printable(repr(key))}, which is outside the prefix "
+        f"{printable(repr(prefix))} it was asked for; the listing cannot be trusted and is refused; {fix}"
+    )
+
+
+class PageGuard:
+    """Stops a listing that would never end, which the SDKs would follow: a continuation token the
+    store gave before (botocore notices only one given twice in a row), or a page of the same keys
+    as the page before."""
+
+    def __init__(self, url: str, fix: str) -> None:
+        self.url, self.fix = url, fix
+        self._tokens: set[Hashable] = set()
+        self._keys: list[Any] = []
+
+    def page(self, keys: list[Any], token: Hashable | None) -> None:
+        """Called after each page with its keys and the token for the next one (None: no more pages)."""
+        if keys and keys == self._keys:
+            self._refuse("sent the same page of keys twice")
+        self._keys = keys
+        if token is not None and token in self._tokens:
+            self._refuse("repeated a continuation token it had sent before")
+        if token is not None:
+            self._tokens.add(token)
+
+    def _refuse(self, what: str) -> None:
+        shown = printable(self.url)
+        raise RemoteError(f"{shown}: the store {what}, so the listing would never end; {self.fix}")

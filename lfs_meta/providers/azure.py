@@ -15,7 +15,16 @@ from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserErr
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.urls import AZURE_HOST_SUFFIX
-from lfs_meta.providers import Chunk, Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.providers import (
+    Chunk,
+    Options,
+    PageGuard,
+    RequestCounter,
+    missing_sdk,
+    normalize,
+    outside_prefix,
+    strong_etag,
+)
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError
@@ -27,6 +36,7 @@ CREDENTIAL_HELP = (
     "or pass --credentials FILE holding a connection string"
 )
 _PAGE_SIZE = 1000
+_ENDPOINT_HELP = "check that the connection string's BlobEndpoint names the store you mean"
 # Bounded so a stopped or unreachable endpoint fails within seconds: the SDK waits
 # initial_backoff + increment_base**n (+-jitter) seconds before retry n, i.e. ~2, 4, 8 s.
 _CLIENT_SETTINGS: dict[str, Any] = {
@@ -179,14 +189,20 @@ class Azure:
         served = dataclasses.replace(location, base=_named(location.base, location, client))
         from azure.core.exceptions import AzureError
 
+        prefix, guard = location.blob, PageGuard(url, _ENDPOINT_HELP)
         try:
-            for properties in container.list_blobs(
-                name_starts_with=location.blob or None, include=["metadata"], results_per_page=_PAGE_SIZE
-            ):
-                if properties.name.endswith("/") or _is_directory(properties):
-                    continue
-                relative = properties.name[len(location.blob) :]
-                yield relative, _entry(served.url(properties.name), properties)
+            pages: Any = container.list_blobs(  # a PageIterator, whose continuation_token is typed away
+                name_starts_with=prefix or None, include=["metadata"], results_per_page=_PAGE_SIZE
+            ).by_page()
+            for page in pages:  # the SDK follows any marker it is sent, a repeated one too
+                listed = list(page)
+                for properties in listed:
+                    if not properties.name.startswith(prefix):
+                        raise RemoteError(outside_prefix(url, properties.name, prefix, _ENDPOINT_HELP))
+                    if properties.name.endswith("/") or _is_directory(properties):
+                        continue
+                    yield properties.name[len(prefix) :], _entry(served.url(properties.name), properties)
+                guard.page([properties.name for properties in listed], pages.continuation_token)
         except AzureError as exc:
             raise _error(exc, url, location, client) from None
 

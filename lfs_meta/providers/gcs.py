@@ -14,7 +14,16 @@ from urllib.parse import parse_qsl, urlsplit
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import Chunk, Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.providers import (
+    Chunk,
+    Options,
+    PageGuard,
+    RequestCounter,
+    missing_sdk,
+    normalize,
+    outside_prefix,
+    strong_etag,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -32,6 +41,7 @@ CREDENTIAL_HELP = (
 RETRY_DEADLINE_SECONDS = 6.0
 ATTEMPT_TIMEOUT_SECONDS = (5.0, 30.0)
 _PAGE_SIZE = 1000
+_ENDPOINT_HELP = "check that STORAGE_EMULATOR_HOST, if set, names the store you mean"
 _TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}  # what the SDK's default retry retries
 _POOL_SIZE = 32
 _GCE_PRODUCT_NAME = Path("/sys/class/dmi/id/product_name")
@@ -142,17 +152,26 @@ class Gcs:
     def list(self, url: str) -> Iterator[tuple[str, Entry]]:
         bucket, prefix = split(url)
         handle = self._bucket(url, bucket)
+        guard = PageGuard(url, _ENDPOINT_HELP)
         try:
-            for blob in handle.client.list_blobs(
+            listing = handle.client.list_blobs(
                 handle,
                 prefix=prefix or None,
                 page_size=_PAGE_SIZE,
                 timeout=ATTEMPT_TIMEOUT_SECONDS,
                 retry=self._retry,
-            ):
-                if blob.name.endswith("/"):
-                    continue  # a console-made "folder" placeholder, not a file
-                yield blob.name[len(prefix) :], _entry(f"gs://{bucket}/{blob.name}", blob)
+            )
+            for page in listing.pages:  # the SDK follows any token it is sent, a repeated one too
+                blobs = list(page)
+                for blob in blobs:
+                    if not blob.name.startswith(prefix):
+                        raise RemoteError(outside_prefix(url, blob.name, prefix, _ENDPOINT_HELP))
+                    if blob.name.endswith("/"):
+                        continue  # a console-made "folder" placeholder, not a file
+                    yield blob.name[len(prefix) :], _entry(f"gs://{bucket}/{blob.name}", blob)
+                guard.page([blob.name for blob in blobs], listing.next_page_token)
+        except UserError:
+            raise
         except Exception as exc:
             raise self._error(exc, url, bucket, "storage.objects.list") from None
 

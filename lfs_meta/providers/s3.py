@@ -11,7 +11,17 @@ from urllib.parse import urlsplit
 
 from lfs_meta.errors import Changed, NotFound, RemoteError, Unreachable, UserError, VersionGone
 from lfs_meta.index.entry import Entry
-from lfs_meta.providers import Chunk, Options, RequestCounter, missing_sdk, normalize, strong_etag
+from lfs_meta.index.problem import printable
+from lfs_meta.providers import (
+    Chunk,
+    Options,
+    PageGuard,
+    RequestCounter,
+    missing_sdk,
+    normalize,
+    outside_prefix,
+    strong_etag,
+)
 
 CREDENTIAL_HELP = (
     "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run on an instance/ECS/IRSA role, "
@@ -29,6 +39,10 @@ _WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLo
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
 _PAGE_SIZE = 1000
 _CHUNK = 1 << 20
+# ListObjectsV2's token, ListObjectVersions' two markers
+_NEXT_TOKENS = ("NextContinuationToken", "NextKeyMarker", "NextVersionIdMarker")
+_KEYS, _VERSIONS = ("list_objects_v2", "Contents"), ("list_object_versions", "Versions")  # operation, items
+_ENDPOINT_HELP = "check that --endpoint-url, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL names the store you mean"
 
 
 def split(url: str) -> tuple[str | None, str, str]:
@@ -136,23 +150,37 @@ class S3:
         client = self._client(profile)
         base = url[: len(url) - len(prefix)]
         try:
-            items = (
-                self._versions(client, bucket, prefix)
-                if self._versioned(client, bucket)
-                else (
-                    item
-                    for page in client.get_paginator("list_objects_v2").paginate(
-                        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
-                    )
-                    for item in page.get("Contents", ())
-                )
-            )
-            for item in items:
-                if item["Key"].endswith("/"):
+            for item in self._listed(client, bucket, prefix, url):
+                key = item["Key"]
+                if not key.startswith(prefix):
+                    raise RemoteError(outside_prefix(url, key, prefix, _ENDPOINT_HELP))
+                if key.endswith("/"):
                     continue  # a console-made "folder" marker, not a file
-                yield item["Key"][len(prefix) :], self._entry(base + item["Key"], item)
+                yield key[len(prefix) :], self._entry(base + key, item)
+        except UserError:
+            raise
         except Exception as exc:
             raise self._error(exc, url, bucket) from None
+
+    def _listed(self, client: Any, bucket: str, prefix: str, url: str) -> Iterator[Mapping[str, Any]]:
+        """Each key's LIST item (on a versioned bucket, its current version's: keys whose latest
+        version is a delete marker are gone); a listing that would never end is stopped."""
+        versioned = self._versioned(client, bucket)
+        operation, listed = _VERSIONS if versioned else _KEYS
+        pages = client.get_paginator(operation).paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
+        )
+        guard = PageGuard(url, _ENDPOINT_HELP)
+        for page in pages:
+            items = page.get(listed, ())
+            yield from (item for item in items if not versioned or item.get("IsLatest"))
+            token = tuple(page.get(name) for name in _NEXT_TOKENS)
+            if page.get("IsTruncated") and not any(token):
+                raise RemoteError(
+                    f"{printable(url)}: the store said more keys follow but sent no continuation token, "
+                    f"so the listing would end short; {_ENDPOINT_HELP}"
+                )
+            guard.page([item.get("Key") for item in items], token if page.get("IsTruncated") else None)
 
     def _versioned(self, client: Any, bucket: str) -> bool:
         """One GetBucketVersioning per bucket and run: plain LIST pages carry no version ids."""
@@ -161,13 +189,6 @@ class S3:
                 status = client.get_bucket_versioning(Bucket=bucket).get("Status")
                 self._versioning[bucket] = status in ("Enabled", "Suspended")
             return self._versioning[bucket]
-
-    def _versions(self, client: Any, bucket: str, prefix: str) -> Iterator[Mapping[str, Any]]:
-        """The current version of each key (keys whose latest version is a delete marker are gone)."""
-        for page in client.get_paginator("list_object_versions").paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _PAGE_SIZE}
-        ):
-            yield from (item for item in page.get("Versions", ()) if item.get("IsLatest"))
 
     def _entry(self, url: str, meta: Mapping[str, Any]) -> Entry:
         # SSE-KMS and SSE-C objects have ETags that are not the content MD5.
@@ -255,6 +276,11 @@ class S3:
             reason = type(exc).__name__
             fix = "check the network and --endpoint-url"
             return Unreachable(f"{shown}: cannot reach the S3 endpoint ({reason}); {fix}")
+        if isinstance(exc, boto.PaginationError):  # botocore's own check: a token given twice in a row
+            return RemoteError(
+                f"{shown}: the store repeated a continuation token, so the listing would never end; "
+                + _ENDPOINT_HELP
+            )
         if not isinstance(exc, boto.ClientError):
             return Unreachable(f"{shown}: S3 request failed ({type(exc).__name__}: {exc})")
         error = exc.response.get("Error", {})
