@@ -304,3 +304,32 @@ def test_a_trailing_newline_or_control_is_refused_by_validate_as_by_the_schema(
     assert main(["init-meta"]) == 1
     capsys.readouterr()
     assert not (repo / "META").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://my-bucket/a\u009b31m.vcf",  # C1 CSI
+        "s3://my-bucket/a\u202egnp.exe",  # a bidi override
+        "https://example.org/x\u2066.vcf",  # a bidi isolate
+        "s3://my-bucket/a\u001b[31m.vcf",
+    ],
+)
+def test_a_url_holding_what_a_terminal_acts_on_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    (repo / INDEX).parent.mkdir()
+    (repo / INDEX).write_text(json.dumps({"a.vcf": {"remote_url": url, "size": 1}}))
+    code, out = _validate(repo, capsys)
+    problems = json.loads(out)["problems"]
+    assert code == 1
+    assert [p["pointer"] for p in problems] == ["/a.vcf/remote_url"]
+    assert "control character" in problems[0]["message"]
+
+
+def test_a_key_with_a_space_is_a_url_the_index_takes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / INDEX).parent.mkdir()
+    (repo / INDEX).write_text(
+        json.dumps({"a b.vcf": {"remote_url": "s3://my-bucket/run 7/a b.vcf", "size": 1}})
+    )
+    assert _validate(repo, capsys)[0] == 0

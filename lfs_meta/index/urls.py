@@ -91,8 +91,10 @@ _SECRET_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SECR
 _QUERY_PARAM = re.compile(r"([^&;=]*)(=?)([^&;]*)")
 _PATH_PARAM = re.compile(r";([^;/=]*)(=?)([^;/]*)")
 _WEB_SCHEMES = ("https", "http")
+# What a terminal acts on (C0, DEL, C1, bidi controls, lone surrogates), and a space but in a key.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _UNSAFE_CHARS = re.compile(
-    r"\A(?>(?:s3|gs)://[^/\x00-\x20\x7f]*/[^\x00-\x1f\x7f]*+|[^\x00-\x20\x7f]*+)(?!\Z)"
+    rf"\A(?>(?:s3|gs)://[^/\x20{_CONTROLS}]*/[^{_CONTROLS}]*+|[^\x20{_CONTROLS}]*+)(?!\Z)"
 )
 # scheme://bucket/key with no user, port, query or fragment, and a key that names an object
 _PLAIN_BUCKET_URL = re.compile(r"(s3|gs|az)://([^/@:?#\[\]]+)/([^?#]*[^/?#])\Z")

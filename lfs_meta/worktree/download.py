@@ -198,6 +198,13 @@ class Puller:
         if entry.version_id and served and served != entry.version_id:
             problem = f"version {served} was served where {entry.version_id} is pinned"
             return digests.Verdict((*verdict.problems, problem), (), verdict.sha256)
+        # A web server may ignore If-Match and serve other bytes of the same size: with no digest to
+        # check them by, its answer after the download must still be the entry's.
+        web = entry.remote_url.startswith(("https:", "http:"))
+        unverified = web and not verdict.problems and not digests.expected(entry)
+        if unverified and not entry.same_content(provider.stat(entry.remote_url)):
+            problem = "the server's answer after the download is not the recorded ETag and time"
+            return digests.Verdict((problem,), (), verdict.sha256)
         return verdict
 
     def _resumable_bytes(self, part: Path, size: int) -> int:
