@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfs_meta.errors import CheckFailed, UserError
-from lfs_meta.index import strictjson
 from lfs_meta.index.problem import Problem
 
 
@@ -178,6 +177,8 @@ def index_blob(root: Path, name: str) -> bytes | Problem | None:
 
 
 def _too_large(blob: str, size: int) -> Problem | None:
+    from lfs_meta.index import strictjson  # imported here: the hooks' start-up does without orjson
+
     limit = strictjson.MAX_INDEX_BYTES  # read here, not bound at import
     if size <= limit:
         return None

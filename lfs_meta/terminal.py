@@ -10,7 +10,6 @@ JSON output stays valid: JSON text never holds these characters raw outside a st
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Iterator
@@ -27,10 +26,7 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-@functools.cache
-def _unsafe() -> re.Pattern[str]:
-    """UNPRINTABLE but newline and tab: compiled at the first write, so a silent run never pays for it."""
-    return re.compile(f"[\x00-\x08\x0b-\x1f\x7f{BEYOND_C0}]")
+UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f{BEYOND_C0}]")  # UNPRINTABLE but newline and tab
 
 
 def printable(text: str) -> str:
@@ -40,7 +36,9 @@ def printable(text: str) -> str:
 
 def safe_lines(text: str) -> str:
     """`printable`, keeping newlines and tabs: what every write to stdout and stderr goes through."""
-    return _unsafe().sub(_escaped, text)
+    if text.isprintable() or text == "\n":  # nearly every write: no character to look for
+        return text
+    return UNSAFE.sub(_escaped, text)
 
 
 class SafeStream:

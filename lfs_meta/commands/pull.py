@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from lfs_meta import git, providers
 from lfs_meta.errors import UserError
@@ -49,7 +50,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
                 kept = {
                     path: record
                     for path, record in (recorded | puller.recorded).items()
-                    if (workspace.root / path).is_file()
+                    if _is_file(workspace.root / path)
                 }
                 workspace.compact(kept)
                 workspace.exclude_only(kept.keys())
@@ -79,3 +80,10 @@ def _report(results: Sequence[Result], requests: Mapping[str, Mapping[str, int]]
             print(result.message, file=sys.stderr)
     pulled_size = f"{counts[PULLED]} pulled ({human_bytes(size)})"
     print(f"{pulled_size}, {counts[PRESENT]} already here, {counts[FAILED]} failed")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a path no file system takes (a name too long), so nothing is there
+        return False

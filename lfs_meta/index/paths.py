@@ -10,12 +10,13 @@ from collections.abc import Collection, Iterable
 from lfs_meta.gitnames import HFS_IGNORED, HFS_IGNORED_RE, NTFS_TRAILING
 from lfs_meta.terminal import BEYOND_C0, UNPRINTABLE
 
-MAX_PATH_LENGTH = 4096
+MAX_PATH_LENGTH = 4096  # bytes in UTF-8, as PATH_MAX counts them
 MAX_SEGMENT_BYTES = 255  # NAME_MAX: a longer name is ENAMETOOLONG on Linux and macOS
 RESERVED_DIRS = (".git", ".lfs-meta")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A segment of 64 characters or more may be over 255 bytes in UTF-8 (none shorter can be).
-_LONG_SEGMENT = re.compile(r"[^/\n]{64,}")
+# A segment of 64 characters or more may be over 255 bytes in UTF-8 (none shorter can be); anchored
+# at a segment's start, or the search would try again from every character of a long one.
+_LONG_SEGMENT = re.compile(r"(?<![^/\n])[^/\n]{64,}")
 _RENAME = "track-remote --path NAME tracks an object under another name"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # A segment ends at '/', at the end, or (in `all_plain`'s one string of many paths) at a newline,
@@ -25,7 +26,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _END = r"(?:/|\n|\Z)"
 _NTFS_TAIL = r"[. ]*(?::[^/\n]*)?"
 _PLAIN_SEGMENT = (
-    rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f{BEYOND_C0}\\/{HFS_IGNORED}]+"
+    rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f{BEYOND_C0}\\/{HFS_IGNORED}]{{1,255}}"
 )
 _PLAIN = rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
 _PLAIN_PATH = re.compile(_PLAIN, re.IGNORECASE)
@@ -34,7 +35,7 @@ _PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
 
 def path_problems(path: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for one index key; empty when it is a usable path."""
-    if len(path) <= MAX_PATH_LENGTH and _PLAIN_PATH.fullmatch(path) and _segments_fit(path):
+    if _fits(path) and _PLAIN_PATH.fullmatch(path) and _segments_fit(path):
         return []  # the usual path, accepted by one regex: a large index has one per entry
     return all_path_problems(path)
 
@@ -47,14 +48,24 @@ def all_plain(paths: Collection[str]) -> bool:
     joined = "\n".join(paths)
     return (
         max(map(len, paths)) <= MAX_PATH_LENGTH
+        and (joined.isascii() or all(map(_fits, paths)))
         and joined.count("\n") == len(paths) - 1  # no newline inside a path
         and bool(_PLAIN_PATHS.fullmatch(joined))
         and _segments_fit(joined)
     )
 
 
+def _fits(path: str) -> bool:
+    return len(path) <= MAX_PATH_LENGTH and (
+        path.isascii() or len(path.encode("utf-8", "surrogatepass")) <= MAX_PATH_LENGTH
+    )
+
+
 def _segments_fit(text: str) -> bool:
-    """Whether no segment of `text` (paths, or paths joined by newlines) is over 255 bytes in UTF-8."""
+    """Whether no segment of `text` (paths, or paths joined by newlines, that the plain regex took:
+    none over 255 characters) is over 255 bytes in UTF-8."""
+    if text.isascii():
+        return True
     return all(
         len(found.group().encode("utf-8", "surrogatepass")) <= MAX_SEGMENT_BYTES
         for found in _LONG_SEGMENT.finditer(text)
@@ -65,8 +76,8 @@ def all_path_problems(path: str) -> list[tuple[str, str]]:
     fix = "write a repo-relative POSIX path such as data/sample.vcf"
     if not path:
         return [("path is empty", fix)]
-    if len(path) > MAX_PATH_LENGTH:
-        return [(f"path is longer than {MAX_PATH_LENGTH} characters", fix)]
+    if not _fits(path):
+        return [(f"path is longer than {MAX_PATH_LENGTH} bytes in UTF-8", fix)]
     problems = []
     if _CONTROL.search(path):
         problems.append(("path contains NUL or control characters", fix))

@@ -83,6 +83,10 @@ _SECRET_SUFFIXES = (
     "secretkey",
     "privatekey",
 )
+# Credential names that are also ordinary parameters (a gene code, a sort key, a session number):
+# refused only with a value as long and mixed as a token's.
+_ORDINARY_NAMES = frozenset({"code", "key", "session", "pass", "sign", "auth"})
+_SECRET_LENGTH = 16
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]")
 _SIGNED_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SIGNED_URL_PARAMS)
 _SECRET_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SECRET_PARAMS)
@@ -132,6 +136,19 @@ def secret_name(name: str) -> bool:
     characters between letters ('-', '_', '.') make no difference, as they make none to many services."""
     plain = _NOT_NAME_CHARS.sub("", unquote_plus(name).lower())
     return plain in _SECRET_NAMES or plain.endswith(_SECRET_SUFFIXES)
+
+
+def _carries_secret(name: str, value: str) -> bool:
+    """A parameter with a credential's name and a value; a name that is also an ordinary word in
+    science (code=BRCA1, key=, session=3) only when its value looks like a secret."""
+    if not value or not secret_name(name):
+        return False
+    if _NOT_NAME_CHARS.sub("", unquote_plus(name).lower()) not in _ORDINARY_NAMES:
+        return True
+    value = unquote_plus(value)
+    return (
+        len(value) >= _SECRET_LENGTH and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    )
 
 
 def _redacted_netloc(scheme: str, netloc: str) -> str:
@@ -242,10 +259,10 @@ def _secret_problems(scheme: str, parts: SplitResult) -> list[tuple[str, str]]:
                 "remove 'user@': lfs-meta sends no credentials in URLs",
             )
         )
-    found = [name for name, _, _ in _QUERY_PARAM.findall(parts.query)]
+    found = _QUERY_PARAM.findall(parts.query)
     if scheme in _WEB_SCHEMES:
-        found += [name for name, _, _ in _PATH_PARAM.findall(parts.path)]
-    secrets = sorted({unquote_plus(name) for name in found if secret_name(name)})
+        found += _PATH_PARAM.findall(parts.path)
+    secrets = sorted({unquote_plus(name) for name, _, value in found if _carries_secret(name, value)})
     if secrets:
         problems.append(_secret_parameter_problem(secrets))
     return problems

@@ -180,7 +180,9 @@ class S3:
                     f"{printable(url)}: the store said more keys follow but sent no continuation token, "
                     f"so the listing would end short; {_ENDPOINT_HELP}"
                 )
-            guard.page([item.get("Key") for item in items], token if page.get("IsTruncated") else None)
+            # (key, version): one key's many versions fill page after page of the same key.
+            keys = [(item.get("Key"), item.get("VersionId")) for item in items]
+            guard.page(keys, token if page.get("IsTruncated") else None)
 
     def _versioned(self, client: Any, bucket: str) -> bool:
         """One GetBucketVersioning per bucket and run: plain LIST pages carry no version ids."""

@@ -201,7 +201,8 @@ class Puller:
         # A web server may ignore If-Match and serve other bytes of the same size: with no digest to
         # check them by, its answer after the download must still be the entry's.
         web = entry.remote_url.startswith(("https:", "http:"))
-        unverified = web and not verdict.problems and not digests.expected(entry)
+        checkable = (entry.etag and entry.etag_kind != "weak") or entry.last_modified
+        unverified = web and checkable and not verdict.problems and not digests.expected(entry)
         if unverified and not entry.same_content(provider.stat(entry.remote_url)):
             problem = "the server's answer after the download is not the recorded ETag and time"
             return digests.Verdict((problem,), (), verdict.sha256)
