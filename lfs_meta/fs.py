@@ -75,8 +75,19 @@ def _open_directory(parent: int, name: str, shown: Path) -> int:
         return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            _refuse_link(parent, name, shown, was_link=exc.errno == errno.ELOOP)
+            # O_NOFOLLOW|O_DIRECTORY on a link is ENOTDIR on Linux: a directory there now was a
+            # link a moment ago (swapped back), and is refused as one.
+            _refuse_link(
+                parent, name, shown, was_link=exc.errno == errno.ELOOP or _is_directory(parent, name)
+            )
         raise
+
+
+def _is_directory(parent: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(name, dir_fd=parent).st_mode)
+    except OSError:
+        return False
 
 
 def _refuse_link(parent: int, name: str, shown: Path, *, was_link: bool = False) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
+from lfs_meta.terminal import BEYOND_C0
+
 SCHEMES = ("s3", "gs", "az", "https", "http", "file")
 AZURE_HOST_SUFFIX = ".blob.core.windows.net"
 _BUCKET_SCHEMES = {
@@ -96,7 +98,7 @@ _QUERY_PARAM = re.compile(r"([^&;=]*)(=?)([^&;]*)")
 _PATH_PARAM = re.compile(r";([^;/=]*)(=?)([^;/]*)")
 _WEB_SCHEMES = ("https", "http")
 # What a terminal acts on (C0, DEL, C1, bidi controls, lone surrogates), and a space but in a key.
-_CONTROLS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CONTROLS = rf"\x00-\x1f\x7f{BEYOND_C0}"
 _UNSAFE_CHARS = re.compile(
     rf"\A(?>(?:s3|gs)://[^/\x20{_CONTROLS}]*/[^{_CONTROLS}]*+|[^\x20{_CONTROLS}]*+)(?!\Z)"
 )
