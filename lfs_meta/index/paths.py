@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -25,17 +26,31 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # full check.
 _END = r"(?:/|\n|\Z)"
 _NTFS_TAIL = r"[. ]*(?::[^/\n]*)?"
-_PLAIN_SEGMENT = (
-    rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[^\x00-\x1f\x7f{BEYOND_C0}\\/{HFS_IGNORED}]{{1,255}}"
-)
-_PLAIN = rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*"
-_PLAIN_PATH = re.compile(_PLAIN, re.IGNORECASE)
-_PLAIN_PATHS = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*", re.IGNORECASE)
+
+
+def _plain(allowed: str) -> str:
+    """The one regex of a plain path whose segments hold only `allowed` (a class's inside)."""
+    segment = rf"(?!(?:\.|\.\.|(?:\.git|git~1){_NTFS_TAIL}){_END})[{allowed}]{{1,255}}"
+    return rf"(?!\.lfs-meta{_NTFS_TAIL}{_END})(?![a-z]:){segment}(?:/{segment})*"
+
+
+# ASCII paths, nearly all, match a regex of ASCII classes, compiled at once; the Unicode one (its
+# case-insensitive classes cost milliseconds to compile, on every hook's start) only when needed.
+_ASCII = _plain(r"\x20-\x2e\x30-\x5b\x5d-\x7e")
+_PLAIN_ASCII_PATH = re.compile(_ASCII, re.IGNORECASE)
+_PLAIN_ASCII_PATHS = re.compile(rf"{_ASCII}(?:\n{_ASCII})*", re.IGNORECASE)
+
+
+@functools.cache
+def _plain_unicode(many: bool) -> re.Pattern[str]:
+    one = _plain(rf"^\x00-\x1f\x7f{BEYOND_C0}\\/{HFS_IGNORED}")
+    return re.compile(rf"{one}(?:\n{one})*" if many else one, re.IGNORECASE)
 
 
 def path_problems(path: str) -> list[tuple[str, str]]:
     """(what is wrong, how to fix it) for one index key; empty when it is a usable path."""
-    if _fits(path) and _PLAIN_PATH.fullmatch(path) and _segments_fit(path):
+    plain = _PLAIN_ASCII_PATH if path.isascii() else _plain_unicode(many=False)
+    if _fits(path) and plain.fullmatch(path) and _segments_fit(path):
         return []  # the usual path, accepted by one regex: a large index has one per entry
     return all_path_problems(path)
 
@@ -50,7 +65,7 @@ def all_plain(paths: Collection[str]) -> bool:
         max(map(len, paths)) <= MAX_PATH_LENGTH
         and (joined.isascii() or all(map(_fits, paths)))
         and joined.count("\n") == len(paths) - 1  # no newline inside a path
-        and bool(_PLAIN_PATHS.fullmatch(joined))
+        and bool((_PLAIN_ASCII_PATHS if joined.isascii() else _plain_unicode(many=True)).fullmatch(joined))
         and _segments_fit(joined)
     )
 

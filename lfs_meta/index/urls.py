@@ -92,19 +92,20 @@ _SECRET_LENGTH = 16
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]")
 _SIGNED_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SIGNED_URL_PARAMS)
 _SECRET_NAMES = frozenset(_NOT_NAME_CHARS.sub("", name.lower()) for name in SECRET_PARAMS)
+# Patterns used only for a URL that is not plainly fine are left for `re` to compile (and cache)
+# when first used: the commit hooks import this module.
 # One name=value of a query or fragment, between '&' or ';' (servers split at either); one
 # ;name=value in a path segment (Java's ;jsessionid=).
-_QUERY_PARAM = re.compile(r"([^&;=]*)(=?)([^&;]*)")
-_PATH_PARAM = re.compile(r";([^;/=]*)(=?)([^;/]*)")
+_QUERY_PARAM = r"([^&;=]*)(=?)([^&;]*)"
+_PATH_PARAM = r";([^;/=]*)(=?)([^;/]*)"
 _WEB_SCHEMES = ("https", "http")
 # What a terminal acts on (C0, DEL, C1, bidi controls, lone surrogates), and a space but in a key.
 _CONTROLS = rf"\x00-\x1f\x7f{BEYOND_C0}"
-_UNSAFE_CHARS = re.compile(
-    rf"\A(?>(?:s3|gs)://[^/\x20{_CONTROLS}]*/[^{_CONTROLS}]*+|[^\x20{_CONTROLS}]*+)(?!\Z)"
-)
+_ANY_UNSAFE = re.compile(rf"[\x20{_CONTROLS}]")  # the quick look: nearly every URL has none
+_UNSAFE_CHARS = rf"\A(?>(?:s3|gs)://[^/\x20{_CONTROLS}]*/[^{_CONTROLS}]*+|[^\x20{_CONTROLS}]*+)(?!\Z)"
 # scheme://bucket/key with no user, port, query or fragment, and a key that names an object
 _PLAIN_BUCKET_URL = re.compile(r"(s3|gs|az)://([^/@:?#\[\]]+)/([^?#]*[^/?#])\Z")
-_AZURE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+_AZURE_ACCOUNT = r"[a-z0-9]{3,24}"
 _AZURE_ACCOUNT_URL = re.compile(r"az://[a-z0-9]{3,24}\.blob\.core\.windows\.net/([^/?#]+)/([^?#]*[^/?#])\Z")
 _SHAPES = {
     "s3": "s3://bucket/key or s3://profile@bucket/key",
@@ -125,9 +126,9 @@ def redact(url: str) -> str:
     except ValueError:
         return "<unparseable URL>"
     netloc = _redacted_netloc(parts.scheme, parts.netloc)
-    path = _PATH_PARAM.sub(_mask_secret, parts.path) if parts.scheme in _WEB_SCHEMES else parts.path
-    query = _QUERY_PARAM.sub(_mask_secret, parts.query)
-    fragment = _QUERY_PARAM.sub(_mask_any, parts.fragment)
+    path = re.sub(_PATH_PARAM, _mask_secret, parts.path) if parts.scheme in _WEB_SCHEMES else parts.path
+    query = re.sub(_QUERY_PARAM, _mask_secret, parts.query)
+    fragment = re.sub(_QUERY_PARAM, _mask_any, parts.fragment)
     if (netloc, path, query, fragment) == (parts.netloc, parts.path, parts.query, parts.fragment):
         return url
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
@@ -187,13 +188,17 @@ def url_problems(url: str) -> list[tuple[str, str]]:
 
 def plainly_fine(url: str) -> bool:
     """The usual shape, accepted without urlsplit: a large index has one per entry."""
-    named = _AZURE_ACCOUNT_URL.match(url)
+    named = _AZURE_ACCOUNT_URL.match(url) if url.startswith("az://") else None
     plain = None if named else _PLAIN_BUCKET_URL.match(url)
     if named:
         fine = bool(_BUCKET_SCHEMES["az"][1].match(named[1]))
     else:
         fine = bool(plain and _BUCKET_SCHEMES[plain[1]][1].match(plain[2]))
-    return fine and not _UNSAFE_CHARS.search(url)
+    return fine and not _unsafe(url)
+
+
+def _unsafe(url: str) -> bool:
+    return _ANY_UNSAFE.search(url) is not None and re.search(_UNSAFE_CHARS, url) is not None
 
 
 def names_no_account(url: str) -> bool:
@@ -202,7 +207,7 @@ def names_no_account(url: str) -> bool:
 
 
 def full_url_problems(url: str) -> list[tuple[str, str]]:
-    if _UNSAFE_CHARS.search(url):
+    if _unsafe(url):
         return [
             (
                 "contains a control character, or a space where the URL can hold none",
@@ -261,9 +266,9 @@ def _secret_problems(scheme: str, parts: SplitResult) -> list[tuple[str, str]]:
                 "remove 'user@': lfs-meta sends no credentials in URLs",
             )
         )
-    found = _QUERY_PARAM.findall(parts.query)
+    found = re.findall(_QUERY_PARAM, parts.query)
     if scheme in _WEB_SCHEMES:
-        found += _PATH_PARAM.findall(parts.path)
+        found += re.findall(_PATH_PARAM, parts.path)
     secrets = sorted({unquote_plus(name) for name, _, value in found if _carries_secret(name, value)})
     if secrets:
         problems.append(_secret_parameter_problem(secrets))
@@ -289,7 +294,7 @@ def _bucket_url_problems(
     problems = []
     if scheme == "az" and "." in bucket:  # az://<account>.blob.core.windows.net/<container>/<blob>
         account = bucket.removesuffix(AZURE_HOST_SUFFIX)
-        if account == bucket or not _AZURE_ACCOUNT.fullmatch(account):
+        if account == bucket or not re.fullmatch(_AZURE_ACCOUNT, account):
             problems.append(
                 (
                     f"names host {bucket!r}, which is no Azure storage account",
