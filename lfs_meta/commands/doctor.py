@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import stat
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lfs_meta.errors import UserError
 from lfs_meta.fhir import meta
 from lfs_meta.index import attributes, problem, shards, storage
 from lfs_meta.index.entry import Entry
+from lfs_meta.index.layout import Layout
 from lfs_meta.repo import Repo
 
 # Which lfs-meta hook ids each git hook stage needs when the framework is used.
@@ -49,7 +51,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     entries = _check_index(repo, report)
     if entries:
         _check_stores(entries, report)
-    _check_filters(repo.root, report)
+    _check_filters(repo, report)
     _check_merge_driver(repo, report)
     _check_hooks(repo.root, report)
     if args.json:
@@ -153,34 +155,102 @@ def _check_stores(entries: dict[str, Entry], report: Report) -> None:
         report.ok(f"{name}: credentials from {source}; HEAD of {path} works")
 
 
-# lfs-meta's own files, relative to the root, which git must store as they are.
-OWN_FILES = (
-    storage.INDEX_PATH.as_posix(),
-    *(path.as_posix() for path in meta.owned(meta.DEFAULT_OUTPUT)),
-)
+# How many paths one `git check-attr` is given: a sharded index has up to shards.MAX_FANOUT files.
+CHECK_ATTR_BATCH = 1024
+# The largest git-lfs pointer (its specification's limit): a staged blob any larger is none.
+LFS_POINTER_MAX = 1024
 
 
-def _check_filters(root: Path, report: Report) -> None:
+def own_files(repo: Repo) -> list[str]:
+    """lfs-meta's own files, relative to the root, which git must store as they are: the index's
+    files as its layout has them (every shard of a sharded index; both layouts midway through a
+    merge across a reshard), then META/'s."""
+    try:
+        layouts = [repo.index]
+    except UserError:  # two layouts, or a stray shards-N: the index line names it
+        try:
+            layouts = Layout.present(repo.root)
+        except UserError:
+            layouts = []
+    index_files = []
+    if not layouts or any(layout.single is not None for layout in layouts):
+        index_files.append(storage.INDEX_PATH.as_posix())
+    for layout in layouts:
+        if layout.single is None:
+            try:
+                numbered, _ = layout.files()
+            except UserError:  # unreadable: the index line says so
+                continue
+            index_files += (_relative(repo.root, path) for _, path in sorted(numbered.items()))
+    documents = (_relative(repo.root, path) for path in meta.owned(repo.root / meta.DEFAULT_OUTPUT))
+    return [*index_files, *documents]
+
+
+def _relative(root: Path, path: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _check_filters(repo: Repo, report: Report) -> None:
     """Whether a .gitattributes rule (git lfs track "*.json", say) would store lfs-meta's files as
-    something else, and whether the staged index already is a git-lfs pointer."""
-    filtered = git.filters(root, list(OWN_FILES))
-    for path, driver in filtered.items():
+    something else, and whether a staged index file already is a git-lfs pointer. The shards of one
+    directory share its .gitattributes, so they share one line too."""
+    root = repo.root
+    paths = own_files(repo)
+    filtered: dict[str, str] = {}
+    for start in range(0, len(paths), CHECK_ATTR_BATCH):
+        filtered.update(git.filters(root, paths[start : start + CHECK_ATTR_BATCH]))
+    for (path, driver), more in _by_directory(filtered.items()).items():
         report.problem(
-            f"attributes: {path} goes through the '{driver}' filter (a .gitattributes rule), so git "
-            "would store something else in its place and the hooks and merge driver would read that",
+            f"attributes: {path}{_and_more(more)} goes through the '{driver}' filter (a .gitattributes "
+            "rule), so git would store something else in its place and the hooks and merge driver "
+            "would read that",
             _attributes_fix(root, path),
         )
-    try:
-        staged_index = git.staged_blob(root, storage.INDEX_PATH.as_posix())
-    except UserError:
-        staged_index = None
-    if staged_index is not None and attributes.is_lfs_pointer(staged_index):
+    pointers = _staged_pointers(root, [path for path in paths if _is_index_file(path)])
+    for (path, _), more in _by_directory((path, "") for path in pointers).items():
         report.problem(
-            f"attributes: the staged {storage.INDEX_PATH.as_posix()} is a git-lfs pointer, not the index",
+            f"attributes: the staged {path}{_and_more(more)} is a git-lfs pointer, not the index",
             attributes.FIX,
         )
-    elif not filtered:
+    if not filtered and not pointers:
         report.ok("attributes: lfs-meta's files go through no filter")
+
+
+def _is_index_file(path: str) -> bool:
+    parent = Path(path).parent
+    in_shards = shards.fanout_of_directory(parent.name) is not None
+    return path == storage.INDEX_PATH.as_posix() or (in_shards and parent.parent == storage.INDEX_PATH.parent)
+
+
+def _by_directory(found: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(path, value) pairs as one per shard directory and value, the first path standing for the
+    rest, with how many more it stands for; any other path stands for itself."""
+    first: dict[tuple[str, str], tuple[str, int]] = {}
+    for path, value in found:
+        directory = Path(path).parent
+        key = (directory.as_posix() if shards.fanout_of_directory(directory.name) else path, value)
+        shown, more = first.get(key, (path, -1))
+        first[key] = (shown, more + 1)
+    return {(shown, value): more for (_, value), (shown, more) in first.items()}
+
+
+def _and_more(more: int) -> str:
+    return f" (and {more} more shard file{'s' if more > 1 else ''} beside it)" if more else ""
+
+
+def _staged_pointers(root: Path, paths: Sequence[str]) -> list[str]:
+    """Those of `paths` staged as a git-lfs pointer: only the blobs small enough to be one are read."""
+    names = [f":{path}" for path in paths]
+    try:
+        small = {
+            name[1:]: blob
+            for name, (blob, size) in git.blob_sizes(root, names).items()
+            if size <= LFS_POINTER_MAX
+        }
+        contents = git.blobs(root, list(small.values())) if small else {}
+    except UserError:  # no git: the hooks line says so
+        return []
+    return [path for path, blob in small.items() if attributes.is_lfs_pointer(contents.get(blob, b""))]
 
 
 def _attributes_fix(root: Path, path: str) -> str:
@@ -226,9 +296,10 @@ def _check_merge_driver(repo: Repo, report: Report) -> None:
         report.problem(
             f"merge: {name} is merged by {_merged_by(value)}, not lfs-meta's driver, so two branches "
             "that add entries conflict",
-            "run 'lfs-meta init-meta' (it writes .lfs-meta/.gitattributes and META/.gitattributes, which ask "
-            "for it, or updates what an earlier lfs-meta wrote there), or add 'merge=lfs-meta' to the rule "
-            "of yours that names it; then commit them",
+            "run 'lfs-meta init-meta' (it writes .lfs-meta/.gitattributes, META/.gitattributes and a "
+            "sharded index's .lfs-meta/shards-N/.gitattributes, which ask for it, or updates what an earlier "
+            "lfs-meta wrote there), or add 'merge=lfs-meta' to the rule of yours that names it; then commit "
+            "them",
         )
     if len(others) == len(asked):
         return

@@ -202,14 +202,18 @@ def code_fingerprint(profile: str, *more: ModuleType) -> str | None:
 def _keep_out_of_filters(
     repo: Repo, request: Request, outcome: Outcome, output: Path, within: Path
 ) -> Outcome:
-    """`outcome`, and whether META/'s .gitattributes was replaced. Best effort: a read-only checkout
-    still gets its META/ checked; doctor names what is missing. A link in the place of one is
-    refused, not passed over: git ignores it, and the no-filter rule with it."""
+    """`outcome`, and whether META/'s .gitattributes was replaced. The index's .gitattributes are
+    written where missing too: .lfs-meta/'s and, for a sharded index, its shard directory's (as every
+    write of the index does), so that doctor's one fix for any of them is this command. Best effort:
+    a read-only checkout still gets its META/ checked; doctor names what is missing. A link in the
+    place of one is refused, not passed over: git ignores it, and the no-filter rule with it."""
     index_path = repo.index_path
     updated = None
     try:
         if index_path.parent.name == storage.INDEX_PATH.parent.name and fs.inside(index_path, repo.root):
             attributes.ensure(index_path.parent, repo.root, attributes.INDEX_RULES)
+        if repo.index.single is None:
+            attributes.ensure(repo.index.shard_directory, repo.index.within, attributes.SHARD_RULES)
         # An --output outside the work tree is not git's business.
         if within == repo.root and attributes.ensure(
             output.parent, within, attributes.META_RULES, update=request.update_rules
@@ -344,15 +348,9 @@ def _mapped(
 
 
 def out_of_date(repo: Repo) -> list[Path]:
-    """The files `lfs-meta init-meta` would rewrite now."""
-    output = repo.root / DEFAULT_OUTPUT
-    settings = settings_of(repo, Request())
-    files_owned = owned(output)
-    now = _Now.read(repo, Request(), files_owned)
-    if now is None:
-        return []
-    files = _mapped(now, repo, Request(), settings, files_owned)
-    return [path for path, data in files.items() if not holds(path, data, repo.root)]
+    """The files `lfs-meta init-meta` would rewrite now, in either layout (what `--check` finds)."""
+    outcome = refresh(repo, Request(check_only=True))
+    return [] if outcome is None else list(outcome.rewrite)
 
 
 def _read_index(path: Path, directory: Path) -> bytes | None:

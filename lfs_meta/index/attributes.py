@@ -39,8 +39,9 @@ LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
 # the index and META/ files git already holds as pointers.
 ADD = "'git add .lfs-meta META', 'git add --renormalize .lfs-meta META' and commit"
 FIX = (
-    "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes and META/.gitattributes, which keep "
-    f"lfs-meta's files out of filters), then {ADD}"
+    "run 'lfs-meta init-meta' (it adds .lfs-meta/.gitattributes, META/.gitattributes and a sharded "
+    "index's .lfs-meta/shards-N/.gitattributes, which keep lfs-meta's files out of filters), "
+    f"then {ADD}"
 )
 
 
