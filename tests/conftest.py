@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,6 +79,18 @@ def with_remote(repo: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     assert subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=False).returncode == 0
     assert git(repo, "remote", "add", "origin", str(remote)).returncode == 0
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A web server on a free 127.0.0.1 port, answering with `handler` in a thread; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def in_processes(target: Callable[..., None], argses: list[tuple[object, ...]]) -> None:

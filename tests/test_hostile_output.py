@@ -11,9 +11,8 @@ import pty
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from lfs_meta import terminal
 from lfs_meta.cli import main
 from lfs_meta.progress import Progress
 
-from conftest import BIN, S3Object
+from conftest import BIN, S3Object, serving
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -332,14 +331,8 @@ class _Web(BaseHTTPRequestHandler):
 @pytest.fixture
 def web() -> Iterator[tuple[str, dict[str, str]]]:
     etag = {"now": '"v1"'}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Web,), {"etag": etag}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/a.bin", etag
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Handler", (_Web,), {"etag": etag})) as port:
+        yield f"http://127.0.0.1:{port}/a.bin", etag
 
 
 def test_a_servers_hostile_etag_is_printed_escaped_and_never_recorded(

@@ -4,9 +4,8 @@ validate must refuse as every other command does."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,8 @@ import pytest
 
 from lfs_meta.cli import main
 from lfs_meta.index import urls
+
+from conftest import serving
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 SECRET = "SeCrEt0123456789abcdef"
@@ -42,14 +43,8 @@ class _CountingHandler(BaseHTTPRequestHandler):
 def web() -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """A server on 127.0.0.1 that answers every HEAD, and remembers every request it was sent."""
     seen: list[tuple[str, str]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_CountingHandler,), {"seen": seen}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Handler", (_CountingHandler,), {"seen": seen})) as port:
+        yield f"127.0.0.1:{port}", seen
 
 
 @pytest.fixture

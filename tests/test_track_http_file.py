@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from lfs_meta.cli import main
 
-from conftest import usage_error
+from conftest import serving, usage_error
 
 INDEX = Path(".lfs-meta") / "metadata.json"
 
@@ -67,14 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
 def web() -> Iterator[tuple[str, list[tuple[str, str]]]]:
     seen: list[tuple[str, str]] = []
     handler = type("Handler", (_Handler,), {"seen": seen, "failures_left": {"flaky": 2}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield f"http://127.0.0.1:{port}", seen
 
 
 @pytest.fixture
