@@ -543,3 +543,18 @@ def test_a_failed_index_write_stops_the_finding_and_is_tried_again_at_the_end(
     assert writes == [["a"], ["a"]]  # what waited is tried once more on the way out, and written
     assert recorder.found == {"a": sha}
     assert index["a"].checksums == sha and not index["b"].checksums
+
+
+def test_only_s3_is_asked_what_its_listing_lacks(
+    store: Store, git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GCS and Azure listings carry their MD5s: asking each object again would find nothing new."""
+    use_env(monkeypatch, store.env)
+    monkeypatch.chdir(git_repo)
+    store.put("d/x.bin", b"some bytes")
+    assert main(["track-remote", store.url("d/"), "--recursive"]) == 0
+    capsys.readouterr()
+    code, report, _ = run(capsys, "checksum", "--sha256")
+    assert code == 1 and report["lacking"]["paths"] == ["x.bin"]
+    asked = report["requests"].get(store.provider, {})
+    assert asked == ({"HeadObject": 1} if store.provider == "s3" else {})

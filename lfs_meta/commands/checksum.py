@@ -131,7 +131,15 @@ def _from_store(
     outcome: Outcome,
     jobs: int,
 ) -> None:
-    """One metadata request per object: what the store knows of its whole content, no byte read."""
+    """One metadata request per S3 object: what the store knows of its whole content, no byte read.
+
+    Only S3 answers a HEAD with more than its LIST pages carry (uploaders' user metadata, full-object
+    checksums); GCS's and Azure's listings carry their MD5s, already recorded when the entry was
+    tracked, and web servers and local files report none: asking them would cost a request each
+    and find nothing."""
+    asked_of = sorted(
+        path for path, entry in needing.items() if providers.module_name(entry.remote_url) == "s3"
+    )
 
     def ask(path: str) -> None:
         recorded = needing[path]
@@ -147,13 +155,13 @@ def _from_store(
         elif found:
             recorder.add(path, recorded, found, "store")
 
-    with Progress("asking the stores", total=len(needing)) as progress:
+    with Progress("asking S3", total=len(asked_of)) as progress:
 
         def asked(path: str) -> None:
             ask(path)
             progress.advance()
 
-        workers.run_all(asked, sorted(needing), jobs)
+        workers.run_all(asked, asked_of, jobs)
 
 
 def _from_report(
