@@ -18,6 +18,7 @@ import pytest
 
 from lfs_meta import git as lfs_git
 from lfs_meta.cli import main
+from lfs_meta.codekey import blob_id
 from lfs_meta.index import attributes, strictjson
 
 from conftest import BIN, commit_all, git
@@ -37,10 +38,6 @@ def write_index(repo: Path, data: object) -> bytes:
     (repo / INDEX).parent.mkdir(exist_ok=True)
     (repo / INDEX).write_bytes(raw)
     return raw
-
-
-def blob_id(raw: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
 
 
 @pytest.fixture
@@ -79,15 +76,21 @@ def output(capsys: pytest.CaptureFixture[str]) -> list[str]:
 # --- the commit hooks: validate --staged, init-meta --hook --staged -----------------------------
 
 
+def staged_index(repo: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """A 20-entry one-file index, staged in `repo`, now the working directory; its bytes."""
+    monkeypatch.chdir(repo)
+    raw = write_index(repo, entries(20))
+    assert git(repo, "add", "-A").returncode == 0
+    return raw
+
+
 def test_validate_staged_refuses_an_index_over_the_limit_before_reading_it(
     git_repo: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     reads: list[str],
 ) -> None:
-    monkeypatch.chdir(git_repo)
-    raw = write_index(git_repo, entries(20))
-    assert git(git_repo, "add", "-A").returncode == 0
+    raw = staged_index(git_repo, monkeypatch)
     assert main(["validate", "--staged"]) == 0
     assert reads == [blob_id(raw)]  # within the limit: read once, by the id git gave
 
@@ -114,9 +117,7 @@ def test_init_meta_hook_refuses_a_staged_index_over_the_limit_and_writes_nothing
     capsys: pytest.CaptureFixture[str],
     reads: list[str],
 ) -> None:
-    monkeypatch.chdir(git_repo)
-    raw = write_index(git_repo, entries(20))
-    assert git(git_repo, "add", "-A").returncode == 0
+    raw = staged_index(git_repo, monkeypatch)
     limit(monkeypatch, len(raw) - 1)
     assert main(["init-meta", "--hook", "--staged"]) == 1
     lines = output(capsys)

@@ -112,6 +112,14 @@ def test_a_plain_url_with_a_query_still_tracks(
     assert json.loads((repo / INDEX).read_text())["a.vcf"]["remote_url"] == url
 
 
+def _validate_url(repo: Path, capsys: pytest.CaptureFixture[str], url: str) -> tuple[int, str, list[Any]]:
+    """validate --json of an index of one hand-edited entry at a.vcf: exit code, output, problems."""
+    (repo / INDEX).parent.mkdir()
+    (repo / INDEX).write_text(json.dumps({"a.vcf": {"remote_url": url, "size": 1}}))
+    code, out = _validate(repo, capsys)
+    return code, out, json.loads(out)["problems"]
+
+
 def _validate(repo: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(["validate", "--json"])
     out = capsys.readouterr()
@@ -137,10 +145,7 @@ def _validate(repo: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 def test_validate_refuses_a_hand_edited_url_and_never_prints_the_secret(
     repo: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    (repo / INDEX).parent.mkdir()
-    (repo / INDEX).write_text(json.dumps({"a.vcf": {"remote_url": url, "size": 1}}))
-    code, out = _validate(repo, capsys)
-    problems = json.loads(out)["problems"]
+    code, out, problems = _validate_url(repo, capsys, url)
     assert code == 1 and problems
     assert {p["pointer"] for p in problems} == {"/a.vcf/remote_url"}
     assert SECRET[4:] not in out
@@ -312,10 +317,7 @@ def test_a_trailing_newline_or_control_is_refused_by_validate_as_by_the_schema(
 def test_a_url_holding_what_a_terminal_acts_on_is_refused(
     repo: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    (repo / INDEX).parent.mkdir()
-    (repo / INDEX).write_text(json.dumps({"a.vcf": {"remote_url": url, "size": 1}}))
-    code, out = _validate(repo, capsys)
-    problems = json.loads(out)["problems"]
+    code, _, problems = _validate_url(repo, capsys, url)
     assert code == 1
     assert [p["pointer"] for p in problems] == ["/a.vcf/remote_url"]
     assert "control character" in problems[0]["message"]
