@@ -558,3 +558,16 @@ def test_only_s3_is_asked_what_its_listing_lacks(
     assert code == 1 and report["lacking"]["paths"] == ["x.bin"]
     asked = report["requests"].get(store.provider, {})
     assert asked == ({"HeadObject": 1} if store.provider == "s3" else {})
+
+
+def test_a_report_url_carrying_a_token_is_refused_before_any_request(
+    s3_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "SeCrEtToKeN0123456789"
+    for url in (
+        f"https://example.org/r/manifest.json#access_token={secret}",
+        f"s3://b/m.json?X-Amz-Signature={secret}",
+    ):
+        assert main(["checksum", "--from-report", url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and secret[4:] not in err

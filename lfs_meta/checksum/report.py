@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from lfs_meta.checksum import s3batch
 from lfs_meta.errors import UserError
+from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import printable
 from lfs_meta.providers import Chunk, Providers
@@ -22,21 +23,23 @@ def read(
 ) -> tuple[list[s3batch.ResultRow], list[str]]:
     """The rows of the report's result files about the `wanted` (bucket, key) objects, and each row
     that cannot be used, as a line; a file at a time, keeping only those rows."""
+    for message, fix in urls.url_problems(manifest_url)[:1]:  # before any request: no token sent
+        raise UserError(f"--from-report {_shown(manifest_url)}: {message}; {fix}")
     if urlsplit(manifest_url).scheme not in ("s3", "file"):
         raise UserError(
-            f"--from-report {printable(manifest_url)}: give the s3:// URL of the report's manifest.json "
+            f"--from-report {_shown(manifest_url)}: give the s3:// URL of the report's manifest.json "
             "(or a file:// URL of a downloaded copy of the report)"
         )
-    files = s3batch.parse_report_manifest(_text(providers, manifest_url), printable(manifest_url))
+    files = s3batch.parse_report_manifest(_text(providers, manifest_url), _shown(manifest_url))
     rows: list[s3batch.ResultRow] = []
     problems: list[str] = []
     for file in files:
         url = result_url(manifest_url, file)
         data = _fetch(providers, url)
         s3batch.check_result_file(file, data)
-        found, wrong = s3batch.parse_results(_decoded(data, url), printable(url))
+        found, wrong = s3batch.parse_results(_decoded(data, url), _shown(url))
         rows += [row for row in found if (row.bucket, row.key) in wanted]
-        problems += [problem.format(printable(url)) for problem in wrong]
+        problems += [problem.format(_shown(url)) for problem in wrong]
     return rows, problems
 
 
@@ -48,7 +51,7 @@ def result_url(manifest_url: str, file: s3batch.ResultFile) -> str:
         profile, _, bucket = parts.netloc.rpartition("@")
         if file.bucket != bucket:
             raise UserError(
-                f"{printable(manifest_url)}: lists a result file in bucket {printable(file.bucket)!r}, not "
+                f"{_shown(manifest_url)}: lists a result file in bucket {printable(file.bucket)!r}, not "
                 f"the report's own; {s3batch.REPORT_FIX}"
             )
         return f"s3://{profile + '@' if profile else ''}{bucket}/{file.key}"
@@ -59,7 +62,7 @@ def result_url(manifest_url: str, file: s3batch.ResultFile) -> str:
     below = segments[job + 1 :] if job is not None else segments[-2:]
     if any(segment in ("", ".", "..") for segment in below):
         raise UserError(
-            f"{printable(manifest_url)}: names result file {printable(file.key)!r}; {s3batch.REPORT_FIX}"
+            f"{_shown(manifest_url)}: names result file {printable(file.key)!r}; {s3batch.REPORT_FIX}"
         )
     return f"file://{directory}/{quote('/'.join(below))}"
 
@@ -81,14 +84,14 @@ def _decoded(data: bytes, url: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"{printable(url)}: is not UTF-8 text; {s3batch.REPORT_FIX}") from None
+        raise UserError(f"{_shown(url)}: is not UTF-8 text; {s3batch.REPORT_FIX}") from None
 
 
 def _fetch(providers: Providers, url: str) -> bytes:
     provider = providers.for_url(url)
     found = provider.stat(url)
     if found.size > LARGEST:
-        raise UserError(f"{printable(url)}: {found.size} bytes is no report file; {s3batch.REPORT_FIX}")
+        raise UserError(f"{_shown(url)}: {found.size} bytes is no report file; {s3batch.REPORT_FIX}")
     out = io.BytesIO()
 
     def write(chunk: Chunk) -> None:
@@ -96,3 +99,8 @@ def _fetch(providers: Providers, url: str) -> bytes:
 
     provider.download(url, found, 0, write)
     return out.getvalue()
+
+
+def _shown(url: str) -> str:
+    """A URL in a message: its secrets masked, then escaped."""
+    return printable(urls.redact(url))
