@@ -20,7 +20,7 @@ pytest: $(VENV)/.installed node_modules/.installed git-lfs .venv-gen3/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e '.[inventory]'
 	touch $@
 
 # gen3-tracker runs on Python 3.12 only: found on PATH or under pyenv. Without one, .venv-gen3 holds the

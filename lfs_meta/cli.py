@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -131,6 +132,19 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", action="store_true", help="print the requests made per store on stderr")
     parser.add_argument(
         "--jobs", type=_positive, default=16, metavar="N", help="parallel LIST and HEAD requests (default 16)"
+    )
+    parser.add_argument(
+        "--inventory",
+        action="append",
+        metavar="REPORT",
+        help="read the bucket's inventory report (its manifest's URL or a local copy) instead of listing; "
+        "once per bucket (needs the extra lfs-meta[inventory])",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=_duration,
+        metavar="AGE",
+        help="with --inventory: refuse a report taken longer ago than AGE (e.g. 36h, 7d)",
     )
     _add_remote_options(parser)
     _add_index(parser)
@@ -285,10 +299,31 @@ def _track_remote_arguments(parser: argparse.ArgumentParser) -> None:
         "--recursive", action="store_true", help="track every object under the URL prefix (LIST)"
     )
     parser.add_argument(
-        "--path-prefix", default="", metavar="DIR", help="with --recursive: repo directory to put them in"
+        "--path-prefix",
+        default="",
+        metavar="DIR",
+        help="with --recursive or --from-inventory: repo directory to put them in",
     )
     parser.add_argument(
         "--from-manifest", type=Path, metavar="FILE", help="CSV/TSV with columns url, path, patient, specimen"
+    )
+    parser.add_argument(
+        "--from-inventory",
+        metavar="REPORT",
+        help="track the objects a bucket's inventory report lists (its manifest's URL or a local copy), "
+        "with no listing (needs the extra lfs-meta[inventory])",
+    )
+    parser.add_argument(
+        "--prefix",
+        default="",
+        metavar="P",
+        help="with --from-inventory: only objects whose names start with P",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=_duration,
+        metavar="AGE",
+        help="with --from-inventory: refuse a report taken longer ago than AGE (e.g. 36h, 7d)",
     )
     parser.add_argument("--patient", metavar="Patient/ID", help="FHIR Patient reference for the entries")
     parser.add_argument("--specimen", metavar="Specimen/ID", help="FHIR Specimen reference for the entries")
@@ -501,6 +536,18 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of minutes, hours or days (90m, 36h, 7d), not {text!r}"
+        )
+    return timedelta(seconds=int(number) * _UNITS[unit])
 
 
 def _fanout(text: str) -> int:

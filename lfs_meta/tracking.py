@@ -136,8 +136,15 @@ def list_prefix(
     providers: Providers, url: str, path_prefix: str, target: Target, progress: Progress
 ) -> list[tuple[Target, Entry]]:
     prefix_url = url if url.endswith("/") else url + "/"
+    return placed(providers.for_url(prefix_url).list(prefix_url), path_prefix, target, progress)
+
+
+def placed(
+    listed: Iterable[tuple[str, Entry]], path_prefix: str, target: Target, progress: Progress
+) -> list[tuple[Target, Entry]]:
+    """Listed objects (name below the prefix, entry) at their paths below `path_prefix`."""
     found = []
-    for relative, entry in providers.for_url(prefix_url).list(prefix_url):
+    for relative, entry in listed:
         path = "/".join(part for part in (path_prefix.strip("/"), relative) if part)
         found.append((dataclasses.replace(target, url=entry.remote_url, path=path), entry))
         progress.advance()

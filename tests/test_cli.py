@@ -122,7 +122,7 @@ def test_validate_staged_outside_git(tmp_path: Path, cli_env: dict[str, str]) ->
     assert done.stderr.count("\n") == 1 and "no staged .lfs-meta/metadata.json" in done.stderr
 
 
-CLOUD_SDKS = ("boto3", "botocore", "google.cloud", "google.auth", "azure", "git")
+CLOUD_SDKS = ("boto3", "botocore", "google.cloud", "google.auth", "azure", "git", "pyarrow")
 
 
 def test_validate_and_ls_import_no_cloud_sdk(tmp_path: Path) -> None:

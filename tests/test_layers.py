@@ -39,6 +39,7 @@ LAYERS = (
             "lfs_meta.mergeconfig",
             "lfs_meta.catalog",
             "lfs_meta.checksum",
+            "lfs_meta.inventory",
         ),
     ),
     ("commands", ("lfs_meta.commands",)),

@@ -6,7 +6,12 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
 from lfs_meta import mergeconfig, providers
 from lfs_meta.drift import compare, pushed, scan
@@ -14,6 +19,8 @@ from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
 from lfs_meta.index import urls
 from lfs_meta.index.layout import Passes
+from lfs_meta.inventory import joining, reports
+from lfs_meta.inventory.manifest import Report
 from lfs_meta.repo import Repo
 
 
@@ -22,6 +29,12 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         raise UserError("--changed-only goes with --pre-push")
     if args.pre_push and (args.update or args.paths):
         raise UserError("--pre-push checks what is pushed; run --update or name PATHs without it")
+    if args.inventory and args.pre_push:
+        raise UserError("--inventory checks the index here; the pre-push check asks the stores")
+    if args.max_age is not None and not args.inventory:
+        raise UserError("--max-age goes with --inventory")
+    if args.inventory:
+        return _with_inventory(repo, args)
     parts: scan.Parts
     if args.pre_push or args.paths:
         chosen = (
@@ -118,3 +131,93 @@ def _refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
         "or skip this check once with 'SKIP=lfs-meta-drift git push'",
         file=sys.stderr,
     )
+
+
+def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
+    """The findings the reports give, and the usual check's for the entries they cannot speak for."""
+    remotes = providers.Providers(
+        providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
+    )
+    parts = scan.held(repo.index.select(args.paths)) if args.paths else Passes(repo.index)
+    with tempfile.TemporaryDirectory(prefix="lfs-meta-inventory-") as scratch:
+        loaded = reports.load(remotes, args.inventory, Path(scratch), args.max_age)
+        findings = _Findings(sys.stdout) if args.json else None  # begun once nothing can be refused
+        if not args.json:
+            for report in (each.report for each in loaded.values()):
+                print(_described(report, loaded[report.source].spill.rows))
+        joined = joining.check(loaded, parts(None), findings.add if findings else None)
+    usual = scan.check_parts(remotes, scan.held(joined.usual), args.jobs) if joined.usual else None
+    drifted = joined.drifted | (usual.drifted if usual else {})
+    checked = scan.Checked(
+        findings=[],
+        drifted=drifted,
+        unnamed=0,
+        recorded=usual.recorded if usual else {},
+        named=usual.named if usual else {},
+    )
+    written = _update(repo, remotes, checked) if args.update else []
+    drift = joined.findings + (usual.findings if usual else [])
+    counts = joined.counts + Counter(finding.status for finding in usual.findings) if usual else joined.counts
+    summary = {status: counts[status] for status in compare.summary(())}
+    requests = remotes.request_counts()
+    if findings is not None:
+        for finding in usual.findings if usual else ():
+            findings.add(finding)
+        findings.close(
+            {
+                "summary": summary,
+                "reports": [each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()],
+                "without_report": len(joined.usual),
+                "updated": written,
+                "requests": dict(requests),
+            }
+        )
+    else:
+        _report_drift(drift, written, summary, len(joined.usual))
+    if args.stats:
+        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
+        print(f"requests: {made}", file=sys.stderr)
+    return compare.exit_code(drift, args.allow_unreachable, written)
+
+
+def _described(report: Report, rows: int) -> str:
+    age = reports.age_text(datetime.now(UTC) - report.snapshot)
+    files = f"{len(report.files)} {report.file_format.upper()} file{'s' if len(report.files) != 1 else ''}"
+    return (
+        f"inventory report of {report.source_url} taken {report.snapshot:%Y-%m-%dT%H:%M:%SZ} ({age} ago): "
+        f"{files}, {rows} objects; covers {report.coverage.describe()}"
+    )
+
+
+def _report_drift(
+    drift: Sequence[Finding], updated: Sequence[str], summary: Mapping[str, int], without: int
+) -> None:
+    accepted = set(updated)
+    for finding in sorted(drift, key=lambda finding: finding.path):
+        if finding.status != compare.UNCHANGED and finding.path not in accepted:
+            print(compare.describe(finding, update_hint=not updated))
+    for path in updated:
+        print(f"{path}: updated to the remote's current metadata")
+    if without:
+        entries = "entry" if without == 1 else "entries"
+        print(
+            f"{without} {entries} checked with the store, not the report: tracked or changed after it, "
+            "outside what it covers, or pinned to a version"
+        )
+    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in summary.items()))
+
+
+class _Findings:
+    """The JSON output, its findings written as they are found: a large index's are never held."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.count = 0
+        out.write('{\n  "findings": [')
+
+    def add(self, finding: Finding) -> None:
+        self.out.write(("," if self.count else "") + "\n    " + json.dumps(finding.as_json()))
+        self.count += 1
+
+    def close(self, rest: Mapping[str, object]) -> None:
+        self.out.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")

@@ -1,0 +1,302 @@
+"""A report's rows, read with pyarrow (the optional extra `lfs-meta[inventory]`) a batch at a time,
+turned into lfs-meta's columns, and spilled to one Arrow file that each batch of index entries is
+joined with. Only rows that match an entry ever become Python objects."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import gzip
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote_plus
+
+from lfs_meta.errors import CheckFailed, UserError
+from lfs_meta.inventory import columns
+from lfs_meta.inventory.manifest import Report, shown
+
+EXTRA = "pip install 'lfs-meta[inventory]'"
+BATCH_ROWS = 64 * 1024
+_CSV_BLOCK = 8 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def pyarrow() -> ModuleType:
+    """pyarrow, imported only by the commands that read reports; the hooks never load it."""
+    try:
+        import pyarrow
+        import pyarrow.compute
+    except ImportError:
+        raise UserError(
+            f"reading inventory reports needs pyarrow, which is not installed; run {EXTRA}"
+        ) from None
+    module: ModuleType = pyarrow
+    return module
+
+
+def schema() -> Any:
+    pa = pyarrow()
+    return pa.schema(
+        [("name", pa.string()), ("size", pa.int64())] + [(name, pa.string()) for name in columns.NAMES[2:]]
+    )
+
+
+def batches(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
+    """The live objects of one data file, in lfs-meta's columns (see `schema`)."""
+    pa = pyarrow()
+    try:
+        for raw in _raw(report, path, shown_url):
+            yield _normalized(report, raw, shown_url)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
+        raise CheckFailed(
+            f"{shown_url}: cannot be read as the report's {report.file_format.upper()} "
+            f"({_first_line(exc)}); give the report's own files"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return shown(str(exc).strip().partition("\n")[0])[:200]
+
+
+def _raw(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
+    if report.file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        wanted = _wanted(report, parquet.schema_arrow.names, shown_url)
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(wanted), use_threads=True)
+    elif report.file_format == "orc":
+        import pyarrow.orc as po
+
+        orc = po.ORCFile(path)
+        wanted = _wanted(report, orc.schema.names, shown_url)
+        for stripe in range(orc.nstripes):
+            yield orc.read_stripe(stripe, columns=list(wanted))
+    else:
+        yield from _csv(report, path, shown_url)
+
+
+def _csv(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
+    from pyarrow import csv as pcsv
+
+    pa = pyarrow()
+    compression = "gzip" if path.open("rb").read(2) == _GZIP_MAGIC else None
+    names = list(report.columns)
+    if report.header:
+        names = _header(path, compression, report.delimiter)
+    wanted = _wanted(report, names, shown_url)
+    reader = pcsv.open_csv(
+        pa.input_stream(path, compression=compression),
+        read_options=pcsv.ReadOptions(
+            column_names=names, skip_rows=1 if report.header else 0, block_size=_CSV_BLOCK
+        ),
+        # S3 URL-encodes keys; GCS and Azure quote a name that holds a newline.
+        parse_options=pcsv.ParseOptions(delimiter=report.delimiter, newlines_in_values=report.store != "s3"),
+        convert_options=pcsv.ConvertOptions(
+            include_columns=list(wanted),
+            column_types=dict.fromkeys(wanted, pa.string()),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    yield from reader
+
+
+def _header(path: Path, compression: str | None, delimiter: str) -> list[str]:
+    with path.open("rb") as raw, gzip.GzipFile(fileobj=raw) if compression else nullcontext(raw) as stream:
+        line = stream.readline(1 << 20).decode("utf-8-sig", errors="replace")
+    return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+
+
+def _wanted(report: Report, names: Sequence[str], shown_url: str) -> dict[str, str]:
+    """The file's columns lfs-meta reads -> what each means; a report that cannot show a change is refused."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        meaning = columns.meaning(report.store, name)
+        if meaning is not None and meaning not in wanted.values():
+            wanted[name] = meaning
+    found = set(wanted.values())
+    if "name" not in found or "size" not in found or not found & {"etag", "md5"}:
+        lacking = [what for what in ("name", "size") if what not in found] or ["ETag", "MD5"]
+        raise UserError(
+            f"{shown_url}: the report has no {' or '.join(lacking)} column, so it cannot show whether an "
+            "object changed; add the object's name, size and ETag (and MD5 where the store has one) "
+            "to the report's fields"
+        )
+    return wanted
+
+
+def _normalized(report: Report, raw: Any, shown_url: str) -> Any:
+    pa = pyarrow()
+    pc = pa.compute
+    by_meaning = {
+        columns.meaning(report.store, name): raw.column(i) for i, name in enumerate(raw.schema.names)
+    }
+    names = by_meaning["name"]
+    keep = pc.invert(pc.fill_null(pc.ends_with(names, "/"), True))
+    for what, live in (("current", True), ("deleted", False), ("folder", False)):
+        if what in by_meaning:
+            keep = pc.and_(keep, pc.equal(pc.fill_null(_truth(by_meaning[what]), live), live))
+    if "snapshot" in by_meaning:
+        keep = pc.and_(keep, pc.is_null(by_meaning["snapshot"]))
+    if report.store == "s3" and report.file_format == "csv":
+        names = _url_decoded(names)
+    out = [names, _size(by_meaning.get("size"), len(raw), shown_url)]
+    for what in columns.NAMES[2:]:
+        out.append(_text(by_meaning.get(what), len(raw)))
+    return pa.RecordBatch.from_arrays(out, schema=schema()).filter(keep)
+
+
+def _truth(values: Any) -> Any:
+    pa = pyarrow()
+    if pa.types.is_boolean(values.type):
+        return values
+    return pa.compute.equal(pa.compute.utf8_lower(values.cast(pa.string())), "true")
+
+
+def _url_decoded(names: Any) -> Any:
+    """S3 Inventory's CSV keys, URL-encoded ('+' for a space): decoded where they hold '%' or '+' only."""
+    pa = pyarrow()
+    encoded = pa.compute.match_substring_regex(names, r"[%+]")
+    if not pa.compute.any(encoded).as_py():
+        return names
+    values = names.to_pylist()
+    flags = encoded.to_pylist()
+    return pa.array(
+        [unquote_plus(value) if flag else value for value, flag in zip(values, flags, strict=True)]
+    )
+
+
+def _size(values: Any, rows: int, shown_url: str) -> Any:
+    pa = pyarrow()
+    if values is None:
+        return pa.nulls(rows, pa.int64())
+    try:
+        return values.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise CheckFailed(
+            f"{shown_url}: a size that is not a whole number; give the report's own files"
+        ) from None
+
+
+def _text(values: Any, rows: int) -> Any:
+    pa = pyarrow()
+    if values is None:
+        return pa.nulls(rows, pa.string())
+    if pa.types.is_timestamp(values.type):
+        return pa.compute.strftime(values, format="%Y-%m-%dT%H:%M:%SZ")
+    return values.cast(pa.string())
+
+
+class Spill:
+    """A report's live objects in one Arrow file of lfs-meta's columns, read back a batch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer: Any = pyarrow().ipc.new_file(str(path), schema())
+
+    def add(self, batch: Any) -> None:
+        if len(batch):
+            self._writer.write_batch(batch)
+            self.rows += len(batch)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def _batches(self) -> Iterator[Any]:
+        pa = pyarrow()
+        with pa.OSFile(str(self.path)) as file:  # read, not mapped: a batch held at a time
+            reader = pa.ipc.open_file(file)
+            for number in range(reader.num_record_batches):
+                yield reader.get_batch(number)
+
+    def aligned(self, names: Sequence[str]) -> Any:
+        """A table with the row of each object of `names`, in their order (a row of nulls for one the
+        report does not list): one pass over the file."""
+        pa = pyarrow()
+        pc = pa.compute
+        asked = pa.array(names, pa.string())
+        wanted = pc.unique(asked)
+        parts = []
+        for batch in self._batches():
+            matched = batch.filter(pc.is_in(batch.column(0), value_set=wanted))
+            if len(matched):
+                parts.append(matched)
+        found = pa.Table.from_batches(parts, schema=schema()).combine_chunks()
+        return found.take(pc.index_in(asked, value_set=found.column(0).combine_chunks()))
+
+    def under(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """The rows of the objects whose names start with `prefix`."""
+        pa = pyarrow()
+        for batch in self._batches():
+            yield from batch.filter(pa.compute.starts_with(batch.column(0), prefix)).to_pylist()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the index records of the objects a report is asked about, a column each."""
+
+    sizes: list[int]
+    etags: list[str | None]
+    versions: list[str | None]
+    md5s: list[str | None]  # hex
+    crc32cs: list[str | None]  # hex
+
+
+def unchanged(rows: Any, recorded: Recorded) -> list[bool]:
+    """For each object, True where its row certainly says what the index records: the same size, and
+    the same ETag, version and checksums wherever both sides have one (the report's checksums base64
+    or hex). The rest are compared one by one (`compare.changes`), a few of them only when nothing
+    changed."""
+    pa = pyarrow()
+    pc = pa.compute
+
+    def agrees(row: Any, mine: Any, *alternatives: Any) -> Any:
+        same = pc.equal(row, mine)
+        for other in alternatives:
+            same = pc.or_kleene(same, pc.equal(row, other))
+        return pc.or_kleene(pc.or_kleene(pc.is_null(row), pc.is_null(mine)), same)
+
+    versions = pc.if_else(pc.equal(rows.column("version_id"), "null"), None, rows.column("version_id"))
+    md5s = pa.array(recorded.md5s, pa.string())
+    crc32cs = pa.array(recorded.crc32cs, pa.string())
+    checks = [
+        pc.equal(rows.column("size"), pa.array(recorded.sizes, pa.int64())),
+        agrees(pc.utf8_trim(rows.column("etag"), '"'), pa.array(recorded.etags, pa.string())),
+        agrees(versions, pa.array(recorded.versions, pa.string())),
+        agrees(rows.column("md5"), md5s, pa.array([_base64(value) for value in recorded.md5s], pa.string())),
+        agrees(rows.column("crc32c"), crc32cs, pa.array([_base64(v) for v in recorded.crc32cs], pa.string())),
+    ]
+    every = checks[0]
+    for check in checks[1:]:
+        every = pc.and_kleene(every, check)
+    return [bool(same) for same in pc.fill_null(every, False).to_pylist()]
+
+
+def _base64(hex_digest: str | None) -> str | None:
+    if hex_digest is None:
+        return None
+    try:
+        return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+    except ValueError:
+        return None
+
+
+def spill(report: Report, files: Iterable[tuple[Path, str]], path: Path) -> Spill:
+    """Every data file's live objects, each file (local path, URL to show) as it comes, into one Arrow
+    file at `path`."""
+    spilled = Spill(path)
+    try:
+        for local, shown_url in files:
+            for batch in batches(report, local, shown_url):
+                spilled.add(batch)
+    finally:
+        spilled.close()
+    return spilled
