@@ -182,3 +182,104 @@ def test_a_report_gives_the_findings_of_listing_without_a_listing(
     (report,) = found["reports"]
     assert (report["store"], report["format"], report["objects"]) == (store.scheme, fmt, 4)
     assert datetime.fromisoformat(report["snapshot"]) > datetime.now(UTC) - timedelta(minutes=5)
+
+
+def test_a_versioned_report_counts_current_versions_only(
+    s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3_client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3_client.put_object(Bucket=s3_bucket, Key="v/kept.vcf", Body=b"first")
+    s3_client.put_object(Bucket=s3_bucket, Key="v/kept.vcf", Body=b"second, longer")
+    s3_client.put_object(Bucket=s3_bucket, Key="v/gone.vcf", Body=b"soon deleted")
+    assert main(["track-remote", f"s3://{s3_bucket}/v/", "--recursive", "--path-prefix", "v"]) == 0
+    s3_client.delete_object(Bucket=s3_bucket, Key="v/gone.vcf")  # a delete marker, the old version kept
+    destination = emulators.unique_name("inventory")
+    s3_client.create_bucket(Bucket=destination)
+    rows = inventories.s3_rows(s3_client, s3_bucket, versions=True)
+    assert sorted((row["Key"], row["IsLatest"], row["IsDeleteMarker"]) for row in rows) == [
+        ("v/gone.vcf", False, False),
+        ("v/gone.vcf", True, True),
+        ("v/kept.vcf", False, False),
+        ("v/kept.vcf", True, False),
+    ]
+    written = inventories.s3_report(
+        lambda key, data: s3_client.put_object(Bucket=destination, Key=key, Body=data),
+        s3_bucket,
+        destination,
+        rows,
+        fmt="parquet",
+    )
+    inventories.s3_configure(s3_client, s3_bucket, destination, "daily", "v/")
+    capsys.readouterr()
+    code, found = run(capsys, "check", "--inventory", f"s3://{destination}/{written.manifest_key}")
+    assert (code, statuses(found), found["without_report"]) == (
+        1,
+        {"v/gone.vcf": "missing", "v/kept.vcf": "unchanged"},
+        0,
+    )
+    (gone,) = [finding for finding in found["findings"] if finding["status"] == "missing"]
+    assert "says whether version" in gone["reason"]
+    assert statuses(run(capsys, "check")[1]) == statuses(found)
+
+
+def test_entries_a_report_cannot_speak_for_are_checked_with_the_store(
+    repo: Path,
+    store: Store,
+    reporting: Reporting,
+    listings: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store.put("early/a.vcf", b"before the report")
+    store.put("early/b.vcf", b"before the report")
+    manifest = reporting.report(when=datetime.now(UTC) - timedelta(hours=1))  # taken before the objects
+    reporting.configure("early/")
+    store.put("late/c.vcf", b"after the report")
+    assert main(["track-remote", store.url("early/"), "--recursive", "--path-prefix", "early"]) == 0
+    assert main(["track-remote", store.url("late/c.vcf"), "--path", "late/c.vcf"]) == 0
+    capsys.readouterr()
+    listings.clear()
+    code, found = run(capsys, "check", "--inventory", manifest)
+    # Every object changed (was made) after the report: no entry is judged by it, none called missing.
+    assert (code, found["without_report"], found["summary"]["unchanged"]) == (0, 3, 3)
+    assert len(listings) == 1  # the usual check: one LIST of the bucket for the three
+
+    assert main(["check", "--inventory", manifest]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("inventory report of ") and " taken " in lines[0]
+    assert lines[-2].startswith("3 entries checked with the store, not the report")
+    assert lines[-1] == "3 unchanged, 0 modified, 0 version gone, 0 missing, 0 unreachable"
+
+
+def test_an_object_outside_what_the_report_covers_is_never_called_missing(
+    repo: Path, store: Store, reporting: Reporting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if store.scheme == "gs":
+        pytest.skip("a GCS report lists its whole bucket")
+    store.put("in/a.vcf", b"listed")
+    store.put("out/b.vcf", b"not listed")
+    assert main(["track-remote", store.url(""), "--recursive", "--path-prefix", "all"]) == 0
+    capsys.readouterr()
+    rows = [row for row in reporting.rows() if "in/" in (row.get("Key") or row.get("Name") or "")]
+    prefix = "in/" if store.scheme == "s3" else f"{store.container}/in/"
+    reporting.configure(prefix)
+    manifest = (
+        reporting.report(rows=rows, prefix_match=[prefix])
+        if store.scheme == "az"
+        else reporting.report(rows=rows)
+    )
+    code, found = run(capsys, "check", "--inventory", manifest)
+    assert (code, statuses(found), found["without_report"]) == (
+        0,
+        {"all/in/a.vcf": "unchanged", "all/out/b.vcf": "unchanged"},
+        1,
+    )
+    store.delete("in/a.vcf")
+    code, found = run(
+        capsys,
+        "check",
+        "--inventory",
+        reporting.report(rows=[], prefix_match=[prefix])
+        if store.scheme == "az"
+        else reporting.report(rows=[]),
+    )
+    assert statuses(found)["all/in/a.vcf"] == "missing"

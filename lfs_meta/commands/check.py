@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -138,42 +138,55 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
     remotes = providers.Providers(
         providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     )
-    parts = scan.held(repo.index.select(args.paths)) if args.paths else Passes(repo.index)
     with tempfile.TemporaryDirectory(prefix="lfs-meta-inventory-") as scratch:
         loaded = reports.load(remotes, args.inventory, Path(scratch), args.max_age)
+        columns = joining.Columns.of(loaded)
+        if args.paths:
+            chosen = repo.index.select(args.paths)
+            shards: Iterable[joining.Shard] = [columns({path: e.to_json() for path, e in chosen.items()})]
+        else:
+            shards = Passes(repo.index).shaped(columns)  # a shard at a time, read by worker processes
         findings = _Findings(sys.stdout) if args.json else None  # begun once nothing can be refused
-        if not args.json:
-            for report in (each.report for each in loaded.values()):
-                print(_described(report, loaded[report.source].spill.rows))
-        joined = joining.check(loaded, parts(None), findings.add if findings else None)
-    usual = scan.check_parts(remotes, scan.held(joined.usual), args.jobs) if joined.usual else None
-    drifted = joined.drifted | (usual.drifted if usual else {})
-    checked = scan.Checked(
-        findings=[],
-        drifted=drifted,
-        unnamed=0,
-        recorded=usual.recorded if usual else {},
-        named=usual.named if usual else {},
+        if findings is None:
+            for each in loaded.values():
+                print(_described(each.report, each.spill.rows))
+        joined = joining.join(loaded, shards, findings.add if findings else None)
+    wanted = joined.usual + [path for path, *_ in joined.pending]
+    recorded = repo.index.select(wanted) if wanted else {}
+    decided = joining.decide(loaded, joined, recorded)
+    usual = {path: recorded[path] for path in joined.usual} | decided.usual
+    checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
+    drift = decided.findings + (checked.findings if checked else [])
+    if findings is not None:
+        for finding in drift:
+            findings.add(finding)
+    drifted = decided.drifted | (checked.drifted if checked else {})
+    written = (
+        _update(
+            repo,
+            remotes,
+            scan.Checked(
+                [], drifted, 0, checked.recorded if checked else {}, checked.named if checked else {}
+            ),
+        )
+        if args.update
+        else []
     )
-    written = _update(repo, remotes, checked) if args.update else []
-    drift = joined.findings + (usual.findings if usual else [])
-    counts = joined.counts + Counter(finding.status for finding in usual.findings) if usual else joined.counts
+    counts = joined.counts + Counter(finding.status for finding in drift)
     summary = {status: counts[status] for status in compare.summary(())}
     requests = remotes.request_counts()
     if findings is not None:
-        for finding in usual.findings if usual else ():
-            findings.add(finding)
         findings.close(
             {
                 "summary": summary,
                 "reports": [each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()],
-                "without_report": len(joined.usual),
+                "without_report": len(usual),
                 "updated": written,
                 "requests": dict(requests),
             }
         )
     else:
-        _report_drift(drift, written, summary, len(joined.usual))
+        _report_drift(drift, written, summary, len(usual))
     if args.stats:
         made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
         print(f"requests: {made}", file=sys.stderr)

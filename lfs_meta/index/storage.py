@@ -59,6 +59,17 @@ def load(path: Path) -> dict[str, Entry]:
     return entries(data, problems, str(path))
 
 
+def load_values(path: Path) -> dict[str, Any]:
+    """The index at `path` as checked JSON values, no Entry made; empty when there is none yet."""
+    try:
+        data, problems = _read_checked(path)
+    except FileNotFoundError:
+        return {}
+    if problems:
+        raise failure(problems, str(path))
+    return dict(data)
+
+
 def loads(raw: bytes, name: str) -> dict[str, Entry]:
     """An index from bytes (e.g. a git blob) that only `name` identifies."""
     return entries(*parse_checked(raw), name)

@@ -1,8 +1,14 @@
 """`check --inventory`: the index's entries joined with the reports' rows, a batch of shards at a
-time, each batch one pass over each report's spilled rows. An entry a report cannot speak for is
-left to the usual check (HEAD/LIST): one it does not cover, one whose object changed after the
-report was taken (or whose change time is not recorded), one pinned to a version that drifted
-(whether that version still exists takes a request)."""
+time, each batch one pass over each report's spilled rows.
+
+The entries are read in the worker processes as a few columns (`Columns`), never as Entry objects: a
+row that says what the index records settles its entry there. The rest, few when little changed,
+are judged one by one with their recorded entries (`decide`). An entry a report cannot speak for is
+left to the usual check (HEAD/LIST): one in a bucket no report lists or under a prefix the report
+does not cover, one whose object changed after the report was taken (or whose change time is not
+recorded), and one pinned to a version whose object changed (whether that version still exists
+takes a request).
+"""
 
 from __future__ import annotations
 
@@ -17,10 +23,11 @@ from lfs_meta.drift.compare import Finding
 from lfs_meta.index.entry import Entry
 from lfs_meta.inventory import columns, table
 from lfs_meta.inventory.manifest import Report, Source
-from lfs_meta.inventory.table import Spill
+from lfs_meta.inventory.table import Recorded, Spill
 from lfs_meta.progress import Progress
 
-HOLD = 250_000  # entries held at once: each batch costs one pass over the spilled rows
+HOLD = 500_000  # entries joined at once: each batch costs one pass over the spilled rows
+Emit = Callable[[Finding], None]
 
 
 @dataclass(frozen=True)
@@ -30,99 +37,135 @@ class Loaded:
 
 
 @dataclass
+class Shard:
+    """A shard's entries as the join reads them: the entries a report can speak for, a column each
+    (`sources` numbers the report), and the paths of the rest."""
+
+    usual: list[str] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    recorded: Recorded = field(default_factory=Recorded)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A shard's checked JSON values as a `Shard`; sent to the worker processes that read the shards."""
+
+    taken: tuple[tuple[Source, str], ...]  # each report's bucket and when it was taken, by number
+
+    @classmethod
+    def of(cls, loaded: Mapping[Source, Loaded]) -> Columns:
+        return cls(tuple((source, when(each.report.snapshot)) for source, each in loaded.items()))
+
+    def __call__(self, data: Mapping[str, Mapping[str, Any]]) -> Shard:
+        numbers = {source: number for number, (source, _) in enumerate(self.taken)}
+        shard = Shard()
+        for path, value in data.items():
+            located = columns.locate(value["remote_url"])
+            number = numbers.get(located[0]) if located is not None else None
+            if located is None or number is None or not speaks_for(self.taken[number][1], value):
+                shard.usual.append(path)
+                continue
+            shard.sources.append(number)
+            shard.paths.append(path)
+            shard.names.append(located[1])
+            checksums = value.get("checksums") or {}
+            shard.recorded.add(value["size"], value.get("etag"), value.get("version_id"), checksums)
+        return shard
+
+
+def speaks_for(taken: str, value: Mapping[str, Any]) -> bool:
+    """Whether a report taken at `taken` ('Z', to the second) was taken after the object's recorded
+    change: a later change, or a later object, may be missing from it."""
+    recorded = value.get("last_modified")
+    if not isinstance(recorded, str):
+        return False
+    if recorded.endswith("Z") and len(recorded) >= 20:  # the index's own form, compared to the second
+        return recorded[:19] < taken[:19]
+    moment = columns.moment(recorded)
+    return moment is not None and moment.tzinfo is not None and when(moment) < taken
+
+
+@dataclass
 class Joined:
-    counts: Counter[str] = field(default_factory=Counter)  # findings decided by a report, by status
-    findings: list[Finding] = field(default_factory=list)  # those not unchanged
-    drifted: dict[str, Entry] = field(default_factory=dict)  # the recorded entries --update refreshes
-    usual: dict[str, Entry] = field(default_factory=dict)  # left to the usual check
+    counts: Counter[str] = field(default_factory=Counter)  # findings decided by the reports, by status
+    usual: list[str] = field(default_factory=list)  # paths left to the usual check
+    pending: list[tuple[str, int, str, dict[str, Any] | None]] = field(default_factory=list)
+    # ^ (path, report number, object name, its row or None) of each entry a row did not settle
 
 
-def check(
-    loaded: Mapping[Source, Loaded],
-    parts: Iterable[Mapping[str, Entry]],
-    emit: Callable[[Finding], None] | None,
-    hold: int = HOLD,
+def join(
+    loaded: Mapping[Source, Loaded], shards: Iterable[Shard], emit: Emit | None, hold: int = HOLD
 ) -> Joined:
-    """Every entry's finding from the reports, each given to `emit` (the unchanged ones too, when
-    there is one), or the entry left to the usual check."""
+    """Every entry settled by its row (each given to `emit`, when there is one), pending, or usual."""
+    spilled = list(loaded.values())
     joined = Joined()
-    batch: dict[str, Entry] = {}
+    batch = [Shard() for _ in spilled]
+    held = 0
     with Progress("checking") as progress:
-        for part in parts:
-            batch.update(part)
-            if len(batch) >= hold:
-                _batch(loaded, batch, emit, joined)
-                progress.advance(len(batch))
-                batch = {}
-        _batch(loaded, batch, emit, joined)
-        progress.advance(len(batch))
+        for shard in shards:
+            joined.usual += shard.usual
+            _take(batch, shard)
+            held += len(shard.paths)
+            progress.advance(len(shard.paths) + len(shard.usual))
+            if held >= hold:
+                _settle(spilled, batch, emit, joined)
+                batch, held = [Shard() for _ in spilled], 0
+        _settle(spilled, batch, emit, joined)
     return joined
 
 
-def _batch(
-    loaded: Mapping[Source, Loaded],
-    batch: Mapping[str, Entry],
-    emit: Callable[[Finding], None] | None,
-    joined: Joined,
-) -> None:
-    taken = {source: _when(each.report.snapshot) for source, each in loaded.items()}
-    wanted: dict[Source, list[tuple[str, str]]] = {}  # (path, object name)
-    for path, entry in batch.items():
-        located = columns.locate(entry.remote_url)
-        if located is None or located[0] not in loaded or not speaks_for(taken[located[0]], entry):
-            joined.usual[path] = entry
-        else:
-            wanted.setdefault(located[0], []).append((path, located[1]))
-    found: list[Finding] = []
-    for source, asked in wanted.items():
-        report = loaded[source].report
-        rows = loaded[source].spill.aligned([name for _, name in asked])
-        same = table.unchanged(rows, _recorded(batch[path] for path, _ in asked))
-        joined.counts[compare.UNCHANGED] += sum(same)
+def _take(batch: list[Shard], shard: Shard) -> None:
+    """A shard's entries into the batch of each one's report."""
+    by_source: dict[int, list[int]] = {}
+    for at, source in enumerate(shard.sources):
+        by_source.setdefault(source, []).append(at)
+    for source, numbers in by_source.items():
+        into = batch[source]
+        every = len(numbers) == len(shard.paths)
+        into.paths.extend(shard.paths if every else [shard.paths[at] for at in numbers])
+        into.names.extend(shard.names if every else [shard.names[at] for at in numbers])
+        into.recorded.extend(shard.recorded, None if every else numbers)
+
+
+def _settle(spilled: list[Loaded], batch: list[Shard], emit: Emit | None, joined: Joined) -> None:
+    for number, (each, part) in enumerate(zip(spilled, batch, strict=True)):
+        if not part.paths:
+            continue
+        rows = each.spill.aligned(part.names)
+        settled = table.unchanged(rows, part.recorded)
+        joined.counts[compare.UNCHANGED] += sum(settled)
         if emit is not None:
-            found += [
-                Finding(path, compare.UNCHANGED) for (path, _), ok in zip(asked, same, strict=True) if ok
-            ]
-        others = [number for number, ok in enumerate(same) if not ok]
-        chosen = rows.take(table.pyarrow().array(others, table.pyarrow().int64()))
-        for number, row in zip(others, chosen.to_pylist(), strict=True):
-            path, name = asked[number]
-            finding = judge(report, path, batch[path], name, row if row["name"] is not None else None)
-            if finding is None:
-                joined.usual[path] = batch[path]
-                continue
-            joined.counts[finding.status] += 1
-            found.append(finding)
-            if finding.status != compare.UNCHANGED:
-                joined.findings.append(finding)
-            if finding.status == compare.MODIFIED:
-                joined.drifted[finding.path] = batch[finding.path]
-    if emit is not None:
-        for finding in sorted(found, key=lambda finding: finding.path):
-            emit(finding)
+            for path in sorted(path for path, same in zip(part.paths, settled, strict=True) if same):
+                emit(Finding(path, compare.UNCHANGED))
+        others = [at for at, same in enumerate(settled) if not same]
+        for at, row in zip(others, table.taken(rows, others), strict=True):
+            joined.pending.append(
+                (part.paths[at], number, part.names[at], row if row["name"] is not None else None)
+            )
 
 
-def _recorded(entries: Iterable[Entry]) -> table.Recorded:
-    recorded = table.Recorded([], [], [], [], [])
-    for entry in entries:
-        recorded.sizes.append(entry.size)
-        recorded.etags.append(entry.etag)
-        recorded.versions.append(entry.version_id)
-        recorded.md5s.append(entry.checksums.get("md5"))
-        recorded.crc32cs.append(entry.checksums.get("crc32c"))
-    return recorded
+@dataclass
+class Decided:
+    findings: list[Finding] = field(default_factory=list)  # every pending entry's, unchanged ones too
+    drifted: dict[str, Entry] = field(default_factory=dict)  # the recorded entries --update refreshes
+    usual: dict[str, Entry] = field(default_factory=dict)  # pending entries left to the usual check
 
 
-def speaks_for(taken: str, entry: Entry) -> bool:
-    """Whether the report, taken at `taken` (to the second, 'Z'), was taken after the object's recorded
-    change (a later change, or a later object, may be missing from it)."""
-    recorded = entry.last_modified
-    if recorded is None:
-        return False
-    if recorded.endswith("Z") and len(recorded) >= 20:  # the index's own form: compared to the second
-        return recorded[:19] < taken[:19]
-    moment = columns.moment(recorded)
-    return moment is not None and moment.tzinfo is not None and _when(moment) < taken
+def decide(loaded: Mapping[Source, Loaded], joined: Joined, recorded: Mapping[str, Entry]) -> Decided:
+    """The findings of the entries no row settled, with their `recorded` entries."""
+    reports = [each.report for each in loaded.values()]
+    decided = Decided()
+    for path, number, name, row in sorted(joined.pending, key=lambda pending: pending[0]):
+        finding = judge(reports[number], path, recorded[path], name, row)
+        if finding is None:
+            decided.usual[path] = recorded[path]
+            continue
+        decided.findings.append(finding)
+        if finding.status == compare.MODIFIED:
+            decided.drifted[path] = recorded[path]
+    return decided
 
 
 def judge(
@@ -134,11 +177,8 @@ def judge(
             return None
         # Missing either way; whether a pinned version outlived the object is the store's to say.
         kept = f"; 'lfs-meta check {path}' says whether version {recorded.version_id} still exists"
-        return Finding(
-            path,
-            compare.MISSING,
-            reason=f"not in the store {_as_of(report)}{kept if recorded.version_id else ''}",
-        )
+        reason = f"not in the store {as_of(report)}{kept if recorded.version_id else ''}"
+        return Finding(path, compare.MISSING, reason=reason)
     if row.get("size") is None:
         return None
     found = compare.changes(recorded, columns.entry(report, recorded.remote_url, row))
@@ -146,12 +186,12 @@ def judge(
         return Finding(path, compare.UNCHANGED)
     if recorded.version_id:
         return None
-    return Finding(path, compare.MODIFIED, found, _as_of(report))
+    return Finding(path, compare.MODIFIED, found, as_of(report))
 
 
-def _as_of(report: Report) -> str:
-    return f"as of the inventory report of {_when(report.snapshot)}"
+def as_of(report: Report) -> str:
+    return f"as of the inventory report of {when(report.snapshot)}"
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

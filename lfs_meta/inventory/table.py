@@ -8,9 +8,9 @@ import base64
 import csv
 import gzip
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -86,6 +86,9 @@ def _csv(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
 
     pa = pyarrow()
     compression = "gzip" if path.open("rb").read(2) == _GZIP_MAGIC else None
+    with pa.input_stream(path, compression=compression) as stream:
+        if not stream.read(1):  # a report of no objects
+            return
     names = list(report.columns)
     if report.header:
         names = _header(path, compression, report.delimiter)
@@ -239,15 +242,28 @@ class Spill:
             yield from batch.filter(pa.compute.starts_with(batch.column(0), prefix)).to_pylist()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recorded:
     """What the index records of the objects a report is asked about, a column each."""
 
-    sizes: list[int]
-    etags: list[str | None]
-    versions: list[str | None]
-    md5s: list[str | None]  # hex
-    crc32cs: list[str | None]  # hex
+    sizes: list[int] = field(default_factory=list)
+    etags: list[str | None] = field(default_factory=list)
+    versions: list[str | None] = field(default_factory=list)
+    md5s: list[str | None] = field(default_factory=list)  # hex
+    crc32cs: list[str | None] = field(default_factory=list)  # hex
+
+    def add(self, size: int, etag: str | None, version: str | None, checksums: Mapping[str, str]) -> None:
+        self.sizes.append(size)
+        self.etags.append(etag)
+        self.versions.append(version)
+        self.md5s.append(checksums.get("md5"))
+        self.crc32cs.append(checksums.get("crc32c"))
+
+    def extend(self, other: Recorded, at: Sequence[int] | None = None) -> None:
+        """`other`'s objects (those numbered `at`, or all) after these."""
+        for name in ("sizes", "etags", "versions", "md5s", "crc32cs"):
+            values = getattr(other, name)
+            getattr(self, name).extend(values if at is None else [values[number] for number in at])
 
 
 def unchanged(rows: Any, recorded: Recorded) -> list[bool]:
@@ -278,6 +294,13 @@ def unchanged(rows: Any, recorded: Recorded) -> list[bool]:
     for check in checks[1:]:
         every = pc.and_kleene(every, check)
     return [bool(same) for same in pc.fill_null(every, False).to_pylist()]
+
+
+def taken(rows: Any, numbers: Sequence[int]) -> list[dict[str, Any]]:
+    """The rows numbered `numbers`, as Python values."""
+    pa = pyarrow()
+    chosen: list[dict[str, Any]] = rows.take(pa.array(numbers, pa.int64())).to_pylist()
+    return chosen
 
 
 def _base64(hex_digest: str | None) -> str | None:
