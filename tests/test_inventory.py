@@ -4,6 +4,8 @@ documented layout into the emulators' buckets: the findings listing gives, with 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -283,3 +285,219 @@ def test_an_object_outside_what_the_report_covers_is_never_called_missing(
         else reporting.report(rows=[]),
     )
     assert statuses(found)["all/in/a.vcf"] == "missing"
+
+
+def s3_written(
+    s3_client: Any, source: str, **options: Any
+) -> tuple[str, inventories.Written, Callable[[str, bytes], None]]:
+    """A report of `source`'s objects in a bucket of its own: (destination, what was written, put)."""
+    destination = emulators.unique_name("inventory")
+    s3_client.create_bucket(Bucket=destination)
+
+    def put(key: str, data: bytes) -> None:
+        s3_client.put_object(Bucket=destination, Key=key, Body=data)
+
+    rows = inventories.s3_rows(s3_client, source, versions=False)
+    return destination, inventories.s3_report(put, source, destination, rows, **options), put
+
+
+def damaged_s3(s3_client: Any, source: str, how: str) -> str:
+    destination, written, put = s3_written(s3_client, source, checksum=how != "no checksum")
+    if how == "manifest edited":
+        put(written.manifest_key, written.manifest.replace(b'"files"', b' "files"'))
+    elif how == "file damaged":
+        data = s3_client.get_object(Bucket=destination, Key=written.files[0])["Body"].read()
+        put(written.files[0], bytes([data[0] ^ 1]) + data[1:])
+    elif how == "file missing":
+        s3_client.delete_object(Bucket=destination, Key=written.files[1])
+    elif how == "file cut short":
+        data = s3_client.get_object(Bucket=destination, Key=written.files[0])["Body"].read()
+        put(written.files[0], data[:-4])
+    return f"s3://{destination}/{written.manifest_key}"
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("no checksum", "no manifest.checksum beside it, which the store writes when the report is complete"),
+        (
+            "manifest edited",
+            "does not match the MD5 in manifest.checksum: the report is incomplete or was changed",
+        ),
+        ("file damaged", "its MD5 is not the one the manifest gives"),
+        ("file missing", "the report lists this file and the store has none"),
+        ("file cut short", "where the manifest says"),
+    ],
+)
+def test_an_incomplete_or_altered_s3_report_is_refused_and_nothing_changes(
+    track_s3: Callable[..., Any],
+    s3_client: Any,
+    s3_bucket: str,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+    said: str,
+) -> None:
+    tracked = track_s3("r/a.vcf", b"a")
+    track_s3("r/b.vcf", b"b")
+    before = (tracked.repo / INDEX).read_bytes()
+    manifest = damaged_s3(s3_client, s3_bucket, how)
+    err = one_line_error(capsys, ["check", "--inventory", manifest, "--update"], 1)
+    assert said in err
+    assert (tracked.repo / INDEX).read_bytes() == before
+
+
+@pytest.mark.parametrize("how", ["status", "no checksum", "shards"])
+def test_an_unfinished_azure_or_gcs_report_is_refused(
+    repo: Path, store: Store, reporting: Reporting, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    if (store.scheme, how) not in {("az", "status"), ("az", "no checksum"), ("gs", "shards")}:
+        pytest.skip(f"{how} is not how {store.scheme} marks a report unfinished")
+    store.put("u/a.vcf", b"a")
+    assert main(["track-remote", store.url("u/a.vcf"), "--path", "a.vcf"]) == 0
+    capsys.readouterr()
+    options = {
+        "status": {"status": "PartiallySucceeded"},
+        "no checksum": {"checksum": False},
+        "shards": {"shard_count": 3},
+    }[how]
+    err = one_line_error(capsys, ["check", "--inventory", reporting.report(**options)], 1)
+    assert {
+        "status": "'PartiallySucceeded', not 'Succeeded'",
+        "no checksum": "-manifest.checksum beside it",
+        "shards": "lists 1 of its 3 shards: the report is incomplete",
+    }[how] in err
+
+
+def test_max_age_refuses_an_old_report(
+    track_s3: Callable[..., Any], s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    track_s3("old/a.vcf", b"a")
+    destination, written, _ = s3_written(s3_client, s3_bucket, when=datetime.now(UTC) - timedelta(days=3))
+    manifest = f"s3://{destination}/{written.manifest_key}"
+    err = one_line_error(capsys, ["check", "--inventory", manifest, "--max-age", "2d"], 2)
+    assert "the report was taken 3 d 0 h ago, more than --max-age 2 d 0 h" in err
+    assert main(["check", "--inventory", manifest, "--max-age", "80h"]) == 0
+    assert "without" not in capsys.readouterr().err
+    usage = one_line_error(capsys, ["check", "--max-age", "2d"], 2)
+    assert "--max-age goes with --inventory" in usage
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_keys_round_trip_through_a_report(
+    track_s3: Callable[..., Any],
+    s3_client: Any,
+    s3_bucket: str,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+) -> None:
+    """S3 CSV reports URL-encode keys ('+' for a space); ORC and Parquet keep them raw."""
+    names = ["k/a b+c.vcf", "k/100%.vcf", 'k/ü,n "q".vcf', "k/%41.vcf"]
+    for number, name in enumerate(names):
+        track_s3(name, b"x" * number, path=f"p/{number}.vcf")
+    destination, written, _ = s3_written(s3_client, s3_bucket, fmt=fmt)
+    inventories.s3_configure(s3_client, s3_bucket, destination, "daily", None)
+    code, found = run(capsys, "check", "--inventory", f"s3://{destination}/{written.manifest_key}")
+    assert (code, found["without_report"], found["summary"]["unchanged"]) == (0, 0, len(names))
+
+
+def test_a_report_without_sizes_is_refused(
+    track_s3: Callable[..., Any], s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    track_s3("s/a.vcf", b"a")
+    destination, written, _ = s3_written(s3_client, s3_bucket, columns=["Bucket", "Key", "ETag"])
+    err = one_line_error(capsys, ["check", "--inventory", f"s3://{destination}/{written.manifest_key}"], 2)
+    assert "the report has no size column, so it cannot show whether an object changed" in err
+
+
+def test_a_downloaded_copy_of_a_report_is_read_where_it_is(
+    track_s3: Callable[..., Any],
+    s3_client: Any,
+    s3_bucket: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    track_s3("c/a.vcf", b"a")
+    track_s3("c/b.vcf", b"b")
+    destination, written, _ = s3_written(s3_client, s3_bucket)
+    copy = tmp_path / "copy"
+    for key in [written.manifest_key, written.manifest_key.replace(".json", ".checksum"), *written.files]:
+        target = copy / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3_client.get_object(Bucket=destination, Key=key)["Body"].read())
+    code, found = run(capsys, "check", "--inventory", str(copy / written.manifest_key))
+    # A copy says nothing of the configuration's prefix: an absence would not count, none here.
+    assert (code, found["summary"]["unchanged"], found["requests"]) == (0, 2, {"file": 4})
+    (copy / written.files[0]).unlink()
+    err = one_line_error(capsys, ["check", "--inventory", str(copy / written.manifest_key)], 1)
+    assert "the report lists this file and it is not there; copy every file of the report" in err
+
+
+def test_update_takes_what_a_report_found_changed(
+    repo: Path, store: Store, reporting: Reporting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drifted(store, capsys)
+    reporting.configure(None)
+    code, found = run(capsys, "check", "--inventory", reporting.report(), "--update")
+    assert (code, sorted(found["updated"])) == (1, ["data/grown.vcf", "data/same-size.vcf"])  # missing: 1
+    assert json.loads((repo / INDEX).read_text())["data/grown.vcf"]["size"] == len(b"original plus more")
+    assert statuses(run(capsys, "check")[1])["data/grown.vcf"] == "unchanged"
+
+
+def test_track_from_a_report_records_what_listing_records(
+    repo: Path, store: Store, reporting: Reporting, listings: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("t/a.vcf", "t/deep/b c.vcf", "t/e.vcf", "other/x.vcf"):
+        store.put(name, name.encode())
+    assert main(["track-remote", store.url("t/"), "--recursive", "--path-prefix", "listed"]) == 0
+    capsys.readouterr()
+    listings.clear()
+    prefix = "t" if store.scheme != "az" else f"{store.container}/t"
+    manifest = reporting.report()
+    assert (
+        main(["track-remote", "--from-inventory", manifest, "--prefix", prefix, "--path-prefix", "reported"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert listings == []
+    assert (
+        "tracked 3, unchanged 0, skipped 0, failed 0" in out and "recorded as the inventory report of " in out
+    )
+    index = json.loads((repo / INDEX).read_text())
+    listed = {
+        path.removeprefix("listed/"): entry for path, entry in index.items() if path.startswith("listed/")
+    }
+    reported = {
+        path.removeprefix("reported/"): entry for path, entry in index.items() if path.startswith("reported/")
+    }
+    assert reported == listed and len(listed) == 3
+    assert main(["check"]) == 0  # every recorded entry is the store's object as it is
+
+
+def test_track_from_a_report_refuses_paths_it_cannot_record(
+    repo: Path, store: Store, reporting: Reporting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put("bad/ok.vcf", b"fine")
+    store.put("bad/.git/config", b"no")
+    before = (repo / INDEX).read_bytes() if (repo / INDEX).exists() else None
+    code = main(["track-remote", "--from-inventory", reporting.report(), "--path-prefix", "r", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    (failed,) = result["failed"]
+    assert code == 1 and failed["path"].endswith("/bad/.git/config")
+    assert ((repo / INDEX).read_bytes() if (repo / INDEX).exists() else None) == before
+
+
+def test_without_the_extra_the_error_names_it(s3_repo: Path, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    blocked = tmp_path / "blocked" / "pyarrow"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('pyarrow is not installed here')\n")
+    env = {**cli_env, "PYTHONPATH": str(blocked.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "lfs_meta", "check", "--inventory", "s3://b/inventory/manifest.json"],
+        cwd=s3_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "pip install 'lfs-meta[inventory]'" in done.stderr

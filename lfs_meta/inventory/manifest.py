@@ -184,8 +184,8 @@ def _gcs(data: Mapping[str, Any], manifest_url: str) -> Report:
     count = _field(data, "shard_count")
     if not isinstance(names, list) or (count is not None and int(count) != len(names)):
         raise CheckFailed(
-            f"{shown(manifest_url)}: lists {len(names) if isinstance(names, list) else 'no'} shards of "
-            f"{count}: the report is incomplete; give the manifest of a finished report"
+            f"{shown(manifest_url)}: lists {len(names) if isinstance(names, list) else 'none'} of its "
+            f"{count} shards: the report is incomplete; give the manifest of a finished report"
         )
     csv = _field(config, "csv_options")
     fmt = "csv" if csv is not None else "parquet"
