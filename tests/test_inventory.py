@@ -355,11 +355,12 @@ def test_an_unfinished_azure_or_gcs_report_is_refused(
     store.put("u/a.vcf", b"a")
     assert main(["track-remote", store.url("u/a.vcf"), "--path", "a.vcf"]) == 0
     capsys.readouterr()
-    options = {
+    unfinished: dict[str, dict[str, Any]] = {
         "status": {"status": "PartiallySucceeded"},
         "no checksum": {"checksum": False},
         "shards": {"shard_count": 3},
-    }[how]
+    }
+    options = unfinished[how]
     err = one_line_error(capsys, ["check", "--inventory", reporting.report(**options)], 1)
     assert {
         "status": "'PartiallySucceeded', not 'Succeeded'",
