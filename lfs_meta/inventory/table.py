@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.inventory import columns
 from lfs_meta.inventory.manifest import Report, shown
+from lfs_meta.progress import Progress
 
 EXTRA = "pip install 'lfs-meta[inventory]'"
 BATCH_ROWS = 64 * 1024
@@ -317,9 +318,11 @@ def spill(report: Report, files: Iterable[tuple[Path, str]], path: Path) -> Spil
     file at `path`."""
     spilled = Spill(path)
     try:
-        for local, shown_url in files:
-            for batch in batches(report, local, shown_url):
-                spilled.add(batch)
+        with Progress("reading the report (objects)") as progress:
+            for local, shown_url in files:
+                for batch in batches(report, local, shown_url):
+                    spilled.add(batch)
+                    progress.advance(len(batch))
     finally:
         spilled.close()
     return spilled
