@@ -502,3 +502,14 @@ def test_without_the_extra_the_error_names_it(s3_repo: Path, tmp_path: Path, cli
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "pip install 'lfs-meta[inventory]'" in done.stderr
+
+
+def test_a_gcs_report_without_a_header_is_read_by_its_configured_fields(
+    repo: Path, store: Store, reporting: Reporting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if store.scheme != "gs":
+        pytest.skip("only GCS reports may leave out the header")
+    drifted(store, capsys)
+    fields = ("etag", "size", "generation", "name", "md5Hash", "updated")  # an order of its own
+    code, found = run(capsys, "check", "--inventory", reporting.report(header=False, fields=fields))
+    assert (code, found["summary"]) == (1, run(capsys, "check")[1]["summary"])

@@ -23,6 +23,7 @@ from lfs_meta.progress import Progress
 
 EXTRA = "pip install 'lfs-meta[inventory]'"
 BATCH_ROWS = 64 * 1024
+SPILL_ROWS = 1 << 20
 _CSV_BLOCK = 8 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -205,14 +206,23 @@ class Spill:
         self.path = path
         self.rows = 0
         self._writer: Any = pyarrow().ipc.new_file(str(path), schema())
+        self._held: list[Any] = []
 
     def add(self, batch: Any) -> None:
-        if len(batch):
-            self._writer.write_batch(batch)
-            self.rows += len(batch)
+        self._held.append(batch)
+        self.rows += len(batch)
+        if sum(map(len, self._held)) >= SPILL_ROWS:
+            self._flush()
 
     def close(self) -> None:
+        self._flush()
         self._writer.close()
+
+    def _flush(self) -> None:
+        # Large batches: each is looked up against one hash table of a join batch's names, built anew.
+        if self._held:
+            self._writer.write_table(pyarrow().Table.from_batches(self._held, schema()).combine_chunks())
+            self._held = []
 
     def _batches(self) -> Iterator[Any]:
         pa = pyarrow()
