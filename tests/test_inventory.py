@@ -186,15 +186,20 @@ def test_a_report_gives_the_findings_of_listing_without_a_listing(
     assert datetime.fromisoformat(report["snapshot"]) > datetime.now(UTC) - timedelta(minutes=5)
 
 
-def test_a_versioned_report_counts_current_versions_only(
+def test_a_versioned_report_counts_current_versions_and_knows_the_older_ones(
     s3_repo: Path, s3_client: Any, s3_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3_client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
     s3_client.put_object(Bucket=s3_bucket, Key="v/kept.vcf", Body=b"first")
     s3_client.put_object(Bucket=s3_bucket, Key="v/kept.vcf", Body=b"second, longer")
-    s3_client.put_object(Bucket=s3_bucket, Key="v/gone.vcf", Body=b"soon deleted")
+    for name in ("gone", "over", "lost"):
+        s3_client.put_object(Bucket=s3_bucket, Key=f"v/{name}.vcf", Body=b"tracked")
     assert main(["track-remote", f"s3://{s3_bucket}/v/", "--recursive", "--path-prefix", "v"]) == 0
-    s3_client.delete_object(Bucket=s3_bucket, Key="v/gone.vcf")  # a delete marker, the old version kept
+    s3_client.delete_object(Bucket=s3_bucket, Key="v/gone.vcf")  # a delete marker, the version kept
+    s3_client.put_object(Bucket=s3_bucket, Key="v/over.vcf", Body=b"rewritten")  # the version kept
+    lost = json.loads((s3_repo / INDEX).read_text())["v/lost.vcf"]["version_id"]
+    s3_client.put_object(Bucket=s3_bucket, Key="v/lost.vcf", Body=b"rewritten")
+    s3_client.delete_object(Bucket=s3_bucket, Key="v/lost.vcf", VersionId=lost)  # the version gone
     destination = emulators.unique_name("inventory")
     s3_client.create_bucket(Bucket=destination)
     rows = inventories.s3_rows(s3_client, s3_bucket, versions=True)
@@ -203,6 +208,9 @@ def test_a_versioned_report_counts_current_versions_only(
         ("v/gone.vcf", True, True),
         ("v/kept.vcf", False, False),
         ("v/kept.vcf", True, False),
+        ("v/lost.vcf", True, False),
+        ("v/over.vcf", False, False),
+        ("v/over.vcf", True, False),
     ]
     written = inventories.s3_report(
         lambda key, data: s3_client.put_object(Bucket=destination, Key=key, Body=data),
@@ -214,14 +222,16 @@ def test_a_versioned_report_counts_current_versions_only(
     inventories.s3_configure(s3_client, s3_bucket, destination, "daily", "v/")
     capsys.readouterr()
     code, found = run(capsys, "check", "--inventory", f"s3://{destination}/{written.manifest_key}")
-    assert (code, statuses(found), found["without_report"]) == (
-        1,
-        {"v/gone.vcf": "missing", "v/kept.vcf": "unchanged"},
-        0,
-    )
+    expected = {
+        "v/gone.vcf": "missing",
+        "v/kept.vcf": "unchanged",
+        "v/lost.vcf": "version_gone",
+        "v/over.vcf": "modified",
+    }
+    assert (code, statuses(found), found["without_report"]) == (1, expected, 0)
     (gone,) = [finding for finding in found["findings"] if finding["status"] == "missing"]
-    assert "says whether version" in gone["reason"]
-    assert statuses(run(capsys, "check")[1]) == statuses(found)
+    assert gone["reason"].endswith("still exists")
+    assert statuses(run(capsys, "check")[1]) == expected
 
 
 def test_entries_a_report_cannot_speak_for_are_checked_with_the_store(

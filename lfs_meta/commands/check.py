@@ -151,9 +151,9 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
             for each in loaded.values():
                 print(_described(each.report, each.spill.rows))
         joined = joining.join(loaded, shards, findings.add if findings else None)
-    wanted = joined.usual + [path for path, *_ in joined.pending]
-    recorded = repo.index.select(wanted) if wanted else {}
-    decided = joining.decide(loaded, joined, recorded)
+        wanted = joined.usual + [path for path, *_ in joined.pending]
+        recorded = repo.index.select(wanted) if wanted else {}
+        decided = joining.decide(loaded, joined, recorded)
     usual = {path: recorded[path] for path in joined.usual} | decided.usual
     checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
     drift = decided.findings + (checked.findings if checked else [])

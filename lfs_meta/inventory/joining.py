@@ -6,8 +6,8 @@ row that says what the index records settles its entry there. The rest, few when
 are judged one by one with their recorded entries (`decide`). An entry a report cannot speak for is
 left to the usual check (HEAD/LIST): one in a bucket no report lists or under a prefix the report
 does not cover, one whose object changed after the report was taken (or whose change time is not
-recorded), and one pinned to a version whose object changed (whether that version still exists
-takes a request).
+recorded), and one pinned to a version whose object changed, unless the report lists older versions
+(whether that version still exists then takes a request).
 """
 
 from __future__ import annotations
@@ -154,38 +154,68 @@ class Decided:
 
 
 def decide(loaded: Mapping[Source, Loaded], joined: Joined, recorded: Mapping[str, Entry]) -> Decided:
-    """The findings of the entries no row settled, with their `recorded` entries."""
-    reports = [each.report for each in loaded.values()]
+    """The findings of the entries no row settled, with their `recorded` entries; a report that lists
+    older versions says whether a pinned one is still there."""
+    spilled = list(loaded.values())
+    kept: set[tuple[str, str]] = set()
+    for number, each in enumerate(spilled):
+        asked = [
+            (name, version)
+            for path, source, name, _ in joined.pending
+            if source == number and (version := recorded[path].version_id)
+        ]
+        if asked and each.spill.versions:
+            kept |= each.spill.holding(asked)
     decided = Decided()
     for path, number, name, row in sorted(joined.pending, key=lambda pending: pending[0]):
-        finding = judge(reports[number], path, recorded[path], name, row)
+        entry = recorded[path]
+        report = spilled[number].report
+        version = entry.version_id
+        versioned = spilled[number].spill.versions and version is not None
+        version_kept = (name, version) in kept if versioned else None
+        finding = judge(report, path, entry, name, row, version_kept=version_kept)
         if finding is None:
-            decided.usual[path] = recorded[path]
+            decided.usual[path] = entry
             continue
         decided.findings.append(finding)
-        if finding.status == compare.MODIFIED:
-            decided.drifted[path] = recorded[path]
+        if finding.status in (compare.MODIFIED, compare.VERSION_GONE):
+            decided.drifted[path] = entry
     return decided
 
 
 def judge(
-    report: Report, path: str, recorded: Entry, name: str, row: Mapping[str, Any] | None
+    report: Report,
+    path: str,
+    recorded: Entry,
+    name: str,
+    row: Mapping[str, Any] | None,
+    *,
+    version_kept: bool | None = None,
 ) -> Finding | None:
-    """The finding the report gives, or None when only the store can tell."""
+    """The finding the report gives, or None when only the store can tell; `version_kept` says
+    whether the report lists the pinned version (None: a report of current versions only)."""
+    pinned = recorded.version_id
     if row is None:
         if not report.coverage.covers(name):
             return None
-        # Missing either way; whether a pinned version outlived the object is the store's to say.
-        kept = f"; 'lfs-meta check {path}' says whether version {recorded.version_id} still exists"
-        reason = f"not in the store {as_of(report)}{kept if recorded.version_id else ''}"
-        return Finding(path, compare.MISSING, reason=reason)
+        if pinned and version_kept is None:  # missing either way; the reason is the store's to give
+            reason = f"; 'lfs-meta check {path}' says whether version {pinned} still exists"
+        elif pinned:
+            reason = f"; version {pinned} {'still exists' if version_kept else 'no longer exists'}"
+        else:
+            reason = ""
+        return Finding(path, compare.MISSING, reason=f"not in the store {as_of(report)}{reason}")
     if row.get("size") is None:
         return None
     found = compare.changes(recorded, columns.entry(report, recorded.remote_url, row))
     if not found:
         return Finding(path, compare.UNCHANGED)
-    if recorded.version_id:
+    if pinned and version_kept is None:
         return None
+    if pinned and not version_kept:
+        return Finding(
+            path, compare.VERSION_GONE, found, f"version {pinned} no longer exists {as_of(report)}"
+        )
     return Finding(path, compare.MODIFIED, found, as_of(report))
 
 

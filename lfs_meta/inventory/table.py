@@ -44,12 +44,14 @@ def pyarrow() -> ModuleType:
 def schema() -> Any:
     pa = pyarrow()
     return pa.schema(
-        [("name", pa.string()), ("size", pa.int64())] + [(name, pa.string()) for name in columns.NAMES[2:]]
+        [("name", pa.string()), ("size", pa.int64())]
+        + [(name, pa.string()) for name in columns.NAMES[2:]]
+        + [("current", pa.bool_())]  # False: an older version of the object, kept by a versioned bucket
     )
 
 
 def batches(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
-    """The live objects of one data file, in lfs-meta's columns (see `schema`)."""
+    """The objects of one data file and their older versions, in lfs-meta's columns (see `schema`)."""
     pa = pyarrow()
     try:
         for raw in _raw(report, path, shown_url):
@@ -145,9 +147,10 @@ def _normalized(report: Report, raw: Any, shown_url: str) -> Any:
     }
     names = by_meaning["name"]
     keep = pc.invert(pc.fill_null(pc.ends_with(names, "/"), True))
-    for what, live in (("current", True), ("deleted", False), ("folder", False)):
+    for what in ("deleted", "folder"):  # a delete marker is no version of the content
         if what in by_meaning:
-            keep = pc.and_(keep, pc.equal(pc.fill_null(_truth(by_meaning[what]), live), live))
+            keep = pc.and_(keep, pc.invert(pc.fill_null(_truth(by_meaning[what]), False)))
+    current = pc.fill_null(_truth(by_meaning["current"]), True) if "current" in by_meaning else None
     if "snapshot" in by_meaning:
         keep = pc.and_(keep, pc.is_null(by_meaning["snapshot"]))
     if report.store == "s3" and report.file_format == "csv":
@@ -155,6 +158,7 @@ def _normalized(report: Report, raw: Any, shown_url: str) -> Any:
     out = [names, _size(by_meaning.get("size"), len(raw), shown_url)]
     for what in columns.NAMES[2:]:
         out.append(_text(by_meaning.get(what), len(raw)))
+    out.append(current if current is not None else pa.array([True] * len(raw), pa.bool_()))
     return pa.RecordBatch.from_arrays(out, schema=schema()).filter(keep)
 
 
@@ -204,13 +208,16 @@ class Spill:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.rows = 0
+        self.rows = 0  # the objects, older versions left out
+        self.versions = False  # whether it holds older versions too
         self._writer: Any = pyarrow().ipc.new_file(str(path), schema())
         self._held: list[Any] = []
 
     def add(self, batch: Any) -> None:
         self._held.append(batch)
-        self.rows += len(batch)
+        current = pyarrow().compute.sum(batch.column("current")).as_py() or 0
+        self.rows += current
+        self.versions = self.versions or current < len(batch)
         if sum(map(len, self._held)) >= SPILL_ROWS:
             self._flush()
 
@@ -240,7 +247,9 @@ class Spill:
         wanted = pc.unique(asked)
         parts = []
         for batch in self._batches():
-            matched = batch.filter(pc.is_in(batch.column(0), value_set=wanted))
+            matched = batch.filter(
+                pc.and_(pc.is_in(batch.column(0), value_set=wanted), batch.column("current"))
+            )
             if len(matched):
                 parts.append(matched)
         found = pa.Table.from_batches(parts, schema=schema()).combine_chunks()
@@ -250,7 +259,20 @@ class Spill:
         """The rows of the objects whose names start with `prefix`."""
         pa = pyarrow()
         for batch in self._batches():
-            yield from batch.filter(pa.compute.starts_with(batch.column(0), prefix)).to_pylist()
+            live = pa.compute.and_(pa.compute.starts_with(batch.column(0), prefix), batch.column("current"))
+            yield from batch.filter(live).to_pylist()
+
+    def holding(self, versions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (object name, version id) pairs the report lists, current or older."""
+        asked = set(versions)
+        pa = pyarrow()
+        names = pa.array(sorted({name for name, _ in asked}), pa.string())
+        found: set[tuple[str, str]] = set()
+        for batch in self._batches():
+            matched = batch.filter(pa.compute.is_in(batch.column(0), value_set=names))
+            pairs = zip(matched.column(0).to_pylist(), matched.column("version_id").to_pylist(), strict=True)
+            found.update(pair for pair in pairs if pair in asked)
+        return found
 
 
 @dataclass
