@@ -6,6 +6,7 @@ import argparse
 import importlib
 import io
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -316,8 +317,8 @@ def _track_remote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix",
         default="",
-        metavar="P",
-        help="with --from-inventory: only objects whose names start with P",
+        metavar="DIR",
+        help="with --from-inventory: only the objects below DIR/ (Azure: <container>/...), named from there",
     )
     parser.add_argument(
         "--max-age",
@@ -543,7 +544,7 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 def _duration(text: str) -> timedelta:
     number, unit = text[:-1], text[-1:].lower()
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not re.fullmatch(r"[0-9]{1,6}", number):
         raise argparse.ArgumentTypeError(
             f"must be a whole number of minutes, hours or days (90m, 36h, 7d), not {text!r}"
         )

@@ -226,10 +226,13 @@ def _gzip(data: bytes) -> bytes:
     return gzip.compress(data)
 
 
-def s3_configure(client: Any, source: str, destination: str, config: str, prefix: str | None) -> None:
+def s3_configure(
+    client: Any, source: str, destination: str, config: str, prefix: str | None, fmt: str = "csv"
+) -> None:
     """The bucket's inventory configuration, which alone says which keys a report covers."""
+    form = {"csv": "CSV", "orc": "ORC", "parquet": "Parquet"}[fmt]
     settings: dict[str, Any] = {
-        "Destination": {"S3BucketDestination": {"Bucket": f"arn:aws:s3:::{destination}", "Format": "CSV"}},
+        "Destination": {"S3BucketDestination": {"Bucket": f"arn:aws:s3:::{destination}", "Format": form}},
         "IsEnabled": True,
         "Id": config,
         "IncludedObjectVersions": "Current",

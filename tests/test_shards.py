@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +25,6 @@ from lfs_meta.drift import pushed
 from lfs_meta.errors import CheckFailed
 from lfs_meta.index import layout as layouts
 from lfs_meta.index import paths, rows, rules, shards, strictjson, urls
-from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Layout, Passes
 from lfs_meta.index.problem import Problem
 from lfs_meta.repo import Repo
@@ -562,13 +562,13 @@ def test_a_pass_after_the_first_parses_only_what_it_keeps_and_checks_again_what_
 ) -> None:
     monkeypatch.setattr(processes, "MIN_PARTS", 10_000)  # here, so the full parses can be counted
     full: list[int] = []
-    real_parse = layouts._parse_part
+    real_parse = layouts.parse_shard
 
-    def counted(piece: tuple[int, str, bytes | Problem, int, bool]) -> tuple[int, dict[str, Entry]]:
-        full.append(piece[0])
-        return real_parse(piece)
+    def counted(raw: bytes, number: int, fanout: int) -> tuple[Any, list[Problem]]:
+        full.append(number)
+        return real_parse(raw, number, fanout)
 
-    monkeypatch.setattr(layouts, "_parse_part", counted)
+    monkeypatch.setattr(layouts, "parse_shard", counted)
     passes = Passes(Repo.discover(sharded).index)
     assert sum(len(part) for part in passes(None)) == 300 and len(full) == 8
     kept = [path for part in passes(lambda url: url.endswith("7")) for path in part]

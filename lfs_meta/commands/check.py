@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -20,7 +21,7 @@ from lfs_meta.errors import UserError
 from lfs_meta.index import urls
 from lfs_meta.index.layout import Passes
 from lfs_meta.inventory import joining, reports
-from lfs_meta.inventory.manifest import Report
+from lfs_meta.inventory.manifest import Report, shown
 from lfs_meta.repo import Repo
 
 
@@ -134,59 +135,58 @@ def _refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
 
 
 def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
-    """The findings the reports give, and the usual check's for the entries they cannot speak for."""
+    """The entries a report finds unchanged, from the report; what it finds changed or gone, from one
+    HEAD each; the entries it cannot speak for, from the usual check."""
     remotes = providers.Providers(
         providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     )
     with tempfile.TemporaryDirectory(prefix="lfs-meta-inventory-") as scratch:
         loaded = reports.load(remotes, args.inventory, Path(scratch), args.max_age)
+        if not args.json:
+            for each in loaded.values():
+                print(_described(each.report, each.spill.rows))
         columns = joining.Columns.of(loaded)
         if args.paths:
             chosen = repo.index.select(args.paths)
             shards: Iterable[joining.Shard] = [columns({path: e.to_json() for path, e in chosen.items()})]
         else:
             shards = Passes(repo.index).shaped(columns)  # a shard at a time, read by worker processes
-        findings = _Findings(sys.stdout) if args.json else None  # begun once nothing can be refused
-        if findings is None:
-            for each in loaded.values():
-                print(_described(each.report, each.spill.rows))
-        joined = joining.join(loaded, shards, findings.add if findings else None)
-        wanted = joined.usual + [path for path, *_ in joined.pending]
-        recorded = repo.index.select(wanted) if wanted else {}
-        decided = joining.decide(loaded, joined, recorded)
-    usual = {path: recorded[path] for path in joined.usual} | decided.usual
-    checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
-    drift = decided.findings + (checked.findings if checked else [])
-    if findings is not None:
-        for finding in drift:
-            findings.add(finding)
-    drifted = decided.drifted | (checked.drifted if checked else {})
-    written = (
-        _update(
-            repo,
-            remotes,
-            scan.Checked(
-                [], drifted, 0, checked.recorded if checked else {}, checked.named if checked else {}
-            ),
-        )
-        if args.update
-        else []
-    )
-    counts = joined.counts + Counter(finding.status for finding in drift)
-    summary = {status: counts[status] for status in compare.summary(())}
-    requests = remotes.request_counts()
-    if findings is not None:
-        findings.close(
-            {
-                "summary": summary,
-                "reports": [each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()],
-                "without_report": len(usual),
-                "updated": written,
-                "requests": dict(requests),
-            }
-        )
-    else:
-        _report_drift(drift, written, summary, len(usual))
+        # Findings go to a file as they are found (a large index's are never held) and are printed
+        # once nothing more can fail, so that --json always prints one whole document.
+        with _Findings(Path(scratch) / "findings", enabled=args.json) as findings:
+            joined = joining.join(loaded, shards, findings.add if args.json else None)
+            wanted = joined.usual + [path for path, *_ in joined.pending]
+            recorded = repo.index.select(wanted) if wanted else {}
+            decided = joining.decide(loaded, joined, recorded)
+            for path in decided.unchanged:
+                findings.add(Finding(path, compare.UNCHANGED))
+            usual = {path: recorded[path] for path in joined.usual} | decided.usual
+            asked = scan.by_head(remotes, decided.changed, args.jobs) if decided.changed else None
+            checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
+            drift = (asked.findings if asked else []) + (checked.findings if checked else [])
+            for finding in drift:
+                findings.add(finding)
+            drifted = (asked.drifted if asked else {}) | (checked.drifted if checked else {})
+            written = _update(repo, remotes, scan.Checked([], drifted, 0, {}, {})) if args.update else []
+            counts = joined.counts + Counter(finding.status for finding in drift)
+            counts[compare.UNCHANGED] += len(decided.unchanged)
+            summary = {status: counts[status] for status in compare.summary(())}
+            requests = remotes.request_counts()
+            if args.json:
+                findings.print(
+                    {
+                        "summary": summary,
+                        "reports": [
+                            each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()
+                        ],
+                        "asked": len(decided.changed),
+                        "without_report": len(usual),
+                        "updated": written,
+                        "requests": dict(requests),
+                    }
+                )
+    if not args.json:
+        _report_drift(drift, written, summary, asked=len(decided.changed), without=len(usual))
     if args.stats:
         made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
         print(f"requests: {made}", file=sys.stderr)
@@ -197,13 +197,13 @@ def _described(report: Report, rows: int) -> str:
     age = reports.age_text(datetime.now(UTC) - report.snapshot)
     files = f"{len(report.files)} {report.file_format.upper()} file{'s' if len(report.files) != 1 else ''}"
     return (
-        f"inventory report of {report.source_url} taken {report.snapshot:%Y-%m-%dT%H:%M:%SZ} ({age} ago): "
-        f"{files}, {rows} objects; covers {report.coverage.describe()}"
+        f"inventory report of {shown(report.source_url)} taken {joining.when(report.snapshot)} ({age} ago): "
+        f"{files}, {rows} objects; covers {shown(report.coverage.describe())}"
     )
 
 
 def _report_drift(
-    drift: Sequence[Finding], updated: Sequence[str], summary: Mapping[str, int], without: int
+    drift: Sequence[Finding], updated: Sequence[str], summary: Mapping[str, int], *, asked: int, without: int
 ) -> None:
     accepted = set(updated)
     for finding in sorted(drift, key=lambda finding: finding.path):
@@ -211,26 +211,41 @@ def _report_drift(
             print(compare.describe(finding, update_hint=not updated))
     for path in updated:
         print(f"{path}: updated to the remote's current metadata")
+    if asked:
+        entries = "entry" if asked == 1 else "entries"
+        print(f"{asked} {entries} the report found changed or gone, asked of the store (one HEAD each)")
     if without:
         entries = "entry" if without == 1 else "entries"
         print(
             f"{without} {entries} checked with the store, not the report: tracked or changed after it, "
-            "outside what it covers, or pinned to a version"
+            "or outside what it covers"
         )
     print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in summary.items()))
 
 
 class _Findings:
-    """The JSON output, its findings written as they are found: a large index's are never held."""
+    """The JSON output's findings, written to a file as they are found, printed whole at the end."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self, path: Path, *, enabled: bool) -> None:
+        self.file: TextIO | None = path.open("w", encoding="utf-8") if enabled else None
         self.count = 0
-        out.write('{\n  "findings": [')
+
+    def __enter__(self) -> _Findings:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
 
     def add(self, finding: Finding) -> None:
-        self.out.write(("," if self.count else "") + "\n    " + json.dumps(finding.as_json()))
-        self.count += 1
+        if self.file is not None:
+            self.file.write(("," if self.count else "") + "\n    " + json.dumps(finding.as_json()))
+            self.count += 1
 
-    def close(self, rest: Mapping[str, object]) -> None:
-        self.out.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")
+    def print(self, rest: Mapping[str, object]) -> None:
+        assert self.file is not None
+        self.file.close()
+        sys.stdout.write('{\n  "findings": [')
+        with open(self.file.name, encoding="utf-8") as written:
+            shutil.copyfileobj(written, sys.stdout)
+        sys.stdout.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")

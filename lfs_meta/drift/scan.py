@@ -336,6 +336,14 @@ class InBatch:
         return self.route.get(directory_of(url)) in self.wanted
 
 
+def by_head(providers: Providers, entries: Mapping[str, Entry], jobs: int) -> Checked:
+    """Each entry's finding from one metadata request (HEAD), never a listing."""
+    with Progress("asking the store", total=len(entries)) as progress:
+        findings = Checker(providers, entries, jobs, progress).run(route={})
+    drifted = {f.path: entries[f.path] for f in findings if f.status in REFRESHED}
+    return Checked(findings, drifted, 0, {}, {})
+
+
 def one(providers: Providers, path: str, entry: Entry) -> Finding:
     """One entry's finding from one metadata request, drawing no progress."""
     return Checker(providers, {path: entry}, 1, Progress("checking", 1, stream=io.StringIO())).head(path)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lfs_meta import codekey, fs, processes
+from lfs_meta import codekey, fs, gcpause, processes
 from lfs_meta.errors import CheckFailed, UserError
 from lfs_meta.index import attributes, rules, selection, shards, storage, strictjson
 from lfs_meta.index.entry import Entry
@@ -389,12 +389,7 @@ class Passes:
         if self.layout.single is not None:
             yield self.layout.load()
             return
-        numbered, _ = self.layout.files()
-        pieces = ((number, path, self.checked.get(number)) for number, path in numbered.items())
-        shared = (self.layout, keep)
-        for number, digest, part in processes.ordered(_pass_part, pieces, len(numbered), shared):
-            self.checked[number] = digest
-            yield part
+        yield from self.shaped(_Entries(keep))
 
     def shaped(self, shape: Callable[[dict[str, Any]], T]) -> Iterator[T]:
         """Each shard's entries, checked, as `shape` makes them of their JSON values in the worker
@@ -409,6 +404,21 @@ class Passes:
         for number, digest, part in processes.ordered(_shaped_part, pieces, len(numbered), shared):
             self.checked[number] = digest
             yield part
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """A shard's entries that `keep` wants (all without it), made of their checked JSON values."""
+
+    keep: Callable[[str], bool] | None
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Entry]:
+        with gcpause.paused():
+            return {
+                path: Entry.from_json(value)
+                for path, value in data.items()
+                if self.keep is None or self.keep(value["remote_url"])
+            }
 
 
 def _shaped_part(piece: tuple[int, Path, bytes | None]) -> tuple[int, bytes, Any]:
@@ -437,31 +447,6 @@ def _note_part(piece: tuple[int, Path, str | None]) -> tuple[int, str, list[rule
         return number, blob, None
     part = _parse_part((number, str(path), raw, layout.fanout, False))[1]
     return number, blob, [(key, entry.specimen, entry.patient) for key, entry in part.items()]
-
-
-def _pass_part(piece: tuple[int, Path, bytes | None]) -> tuple[int, bytes, dict[str, Entry]]:
-    """One shard of a `Passes` pass: its hash, and the entries its `keep` wants."""
-    number, path, checked = piece
-    layout, keep = processes.shared()
-    raw = layout.read(path)
-    digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else b""
-    data = strictjson.parse_canonical(raw) if isinstance(raw, bytes) and digest == checked else None
-    if isinstance(data, dict):
-        return (
-            number,
-            digest,
-            {
-                path: Entry.from_json(value)
-                for path, value in data.items()
-                if keep is None or keep(value["remote_url"])
-            },
-        )
-    part = _parse_part((number, str(path), raw, layout.fanout, False))[1]
-    return (
-        number,
-        digest,
-        {path: entry for path, entry in part.items() if keep is None or keep(entry.remote_url)},
-    )
 
 
 def _rows(index: Mapping[str, Entry], fanout: int) -> dict[int, list[rows.Row]]:

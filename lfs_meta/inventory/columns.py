@@ -17,7 +17,6 @@ from lfs_meta.providers import normalize
 
 # What lfs-meta reads of a row; every other column is left unread.
 NAMES = ("name", "size", "etag", "version_id", "md5", "crc32c", "content_type", "last_modified", "encryption")
-FILTERS = ("current", "deleted", "snapshot", "folder")  # rows that are no live object: read, then dropped
 # Each store's column names, lowercased with everything but letters and digits left out: S3 writes
 # LastModifiedDate in CSV and last_modified_date in ORC and Parquet, Azure Last-Modified or LastModified.
 _COLUMNS: dict[str, dict[str, str]] = {
@@ -55,6 +54,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "hdiisfolder": "folder",
     },
 }
+_HEX = re.compile(r"[0-9a-fA-F]+")
 # S3 objects whose ETag is no MD5 of the content.
 _ENCRYPTED = {"SSE-KMS", "DSSE-KMS", "SSE-C"}
 
@@ -69,8 +69,8 @@ def locate(url: str) -> tuple[Source, str] | None:
     (web and local files, and az://container/blob, which names no storage account)."""
     scheme, _, rest = url.partition("://")
     if scheme in ("s3", "gs"):  # keys verbatim: '?' and '#' are part of them
-        netloc, _, key = rest.partition("/")
-        return (scheme, netloc.rpartition("@")[2]), key
+        netloc, _, key = rest.partition("/")  # an S3 profile's bucket (profile@bucket) is its own
+        return (scheme, netloc), key
     if scheme in ("az", "https"):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -101,10 +101,22 @@ def entry(report: Report, url: str, row: Mapping[str, Any]) -> Entry:
         etag=etag,
         etag_kind=kind,
         version_id=str(version) if version not in (None, "", "null") else None,
-        checksums=normalize.checksums(md5=row.get("md5"), crc32c=row.get("crc32c")),
+        checksums=_checksums(row.get("md5"), row.get("crc32c")),
         content_type=normalize.content_type(row.get("content_type")),
         last_modified=normalize.rfc3339(moment(row.get("last_modified"))),
     )
+
+
+def _checksums(md5: str | None, crc32c: str | None) -> dict[str, str]:
+    """Checksums as reports write them: base64, as the stores' APIs do, or hex (32 digits an MD5, 8 a
+    CRC32C), which base64 never is at those lengths."""
+    found = {}
+    for name, value, digits in (("md5", md5, 32), ("crc32c", crc32c, 8)):
+        if value and len(value) == digits and _HEX.fullmatch(value):
+            found[name] = value.lower()
+        elif value:
+            found |= normalize.checksums(**{name: value})
+    return found
 
 
 def moment(value: str | None) -> datetime | None:

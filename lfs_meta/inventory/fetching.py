@@ -86,14 +86,20 @@ def _s3_coverage(providers: Providers, report: Report) -> Coverage:
     parts = urlsplit(report.manifest_url)
     if parts.scheme != "s3" or report.config_id is None:
         return Coverage(None)
-    profile = parts.netloc.rpartition("@")[0]
-    source = f"s3://{profile + '@' if profile else ''}{report.source[1]}/"
+    source = report.source_url
     provider = providers.for_url(source)
     try:
-        prefix = provider.inventory_prefix(source, report.config_id)  # type: ignore[attr-defined]
+        found = provider.inventory_configuration(source, report.config_id)  # type: ignore[attr-defined]
     except RemoteError:
         return Coverage(None)
-    return Coverage((prefix,))
+    # Only the configuration that wrote this report: one changed since may filter otherwise.
+    destination = found.get("Destination", {}).get("S3BucketDestination", {})
+    if (destination.get("Bucket"), str(destination.get("Format", "")).lower()) != (
+        report.destination,
+        report.file_format,
+    ):
+        return Coverage(None)
+    return Coverage((str(found.get("Filter", {}).get("Prefix", "")),))
 
 
 def data_files(providers: Providers, report: Report, directory: Path) -> Iterator[tuple[Path, str]]:

@@ -3,11 +3,12 @@ time, each batch one pass over each report's spilled rows.
 
 The entries are read in the worker processes as a few columns (`Columns`), never as Entry objects: a
 row that says what the index records settles its entry there. The rest, few when little changed,
-are judged one by one with their recorded entries (`decide`). An entry a report cannot speak for is
-left to the usual check (HEAD/LIST): one in a bucket no report lists or under a prefix the report
-does not cover, one whose object changed after the report was taken (or whose change time is not
-recorded), and one pinned to a version whose object changed, unless the report lists older versions
-(whether that version still exists then takes a request).
+are judged one by one with their recorded entries (`decide`). A report is taken at its word only
+for what is unchanged: what it says changed or is gone is asked of the store (one HEAD each), for a
+snapshot can miss an upload under way when it was taken (S3 dates a multipart upload by its start).
+An entry a report cannot speak for is left to the usual check (HEAD/LIST): one in a bucket no report
+lists or under a prefix the report does not cover, and one whose object changed after the report
+was taken (or whose change time is not recorded).
 """
 
 from __future__ import annotations
@@ -148,79 +149,39 @@ def _settle(spilled: list[Loaded], batch: list[Shard], emit: Emit | None, joined
 
 @dataclass
 class Decided:
-    findings: list[Finding] = field(default_factory=list)  # every pending entry's, unchanged ones too
-    drifted: dict[str, Entry] = field(default_factory=dict)  # the recorded entries --update refreshes
-    usual: dict[str, Entry] = field(default_factory=dict)  # pending entries left to the usual check
+    unchanged: list[str] = field(default_factory=list)  # their rows say nothing changed after all
+    changed: dict[str, Entry] = field(default_factory=dict)  # the report says they changed or are gone
+    usual: dict[str, Entry] = field(default_factory=dict)  # left to the usual check
+
+
+UNCHANGED, CHANGED, UNKNOWN = "unchanged", "changed", "unknown"
 
 
 def decide(loaded: Mapping[Source, Loaded], joined: Joined, recorded: Mapping[str, Entry]) -> Decided:
-    """The findings of the entries no row settled, with their `recorded` entries; a report that lists
-    older versions says whether a pinned one is still there."""
-    spilled = list(loaded.values())
-    kept: set[tuple[str, str]] = set()
-    for number, each in enumerate(spilled):
-        asked = [
-            (name, version)
-            for path, source, name, _ in joined.pending
-            if source == number and (version := recorded[path].version_id)
-        ]
-        if asked and each.spill.versions:
-            kept |= each.spill.holding(asked)
+    """What the reports say of the entries no row settled, with their `recorded` entries."""
+    reports = [each.report for each in loaded.values()]
     decided = Decided()
     for path, number, name, row in sorted(joined.pending, key=lambda pending: pending[0]):
-        entry = recorded[path]
-        report = spilled[number].report
-        version = entry.version_id
-        versioned = spilled[number].spill.versions and version is not None
-        version_kept = (name, version) in kept if versioned else None
-        finding = judge(report, path, entry, name, row, version_kept=version_kept)
-        if finding is None:
-            decided.usual[path] = entry
-            continue
-        decided.findings.append(finding)
-        if finding.status in (compare.MODIFIED, compare.VERSION_GONE):
-            decided.drifted[path] = entry
+        verdict = judge(reports[number], recorded[path], name, row)
+        if verdict == UNCHANGED:
+            decided.unchanged.append(path)
+        elif verdict == CHANGED:
+            decided.changed[path] = recorded[path]
+        else:
+            decided.usual[path] = recorded[path]
     return decided
 
 
-def judge(
-    report: Report,
-    path: str,
-    recorded: Entry,
-    name: str,
-    row: Mapping[str, Any] | None,
-    *,
-    version_kept: bool | None = None,
-) -> Finding | None:
-    """The finding the report gives, or None when only the store can tell; `version_kept` says
-    whether the report lists the pinned version (None: a report of current versions only)."""
-    pinned = recorded.version_id
+def judge(report: Report, recorded: Entry, name: str, row: Mapping[str, Any] | None) -> str:
+    """UNCHANGED, CHANGED (modified, version gone or missing: which, the store says) or UNKNOWN (the
+    report cannot say: an object it does not cover, a row without a size)."""
     if row is None:
-        if not report.coverage.covers(name):
-            return None
-        if pinned and version_kept is None:  # missing either way; the reason is the store's to give
-            reason = f"; 'lfs-meta check {path}' says whether version {pinned} still exists"
-        elif pinned:
-            reason = f"; version {pinned} {'still exists' if version_kept else 'no longer exists'}"
-        else:
-            reason = ""
-        return Finding(path, compare.MISSING, reason=f"not in the store {as_of(report)}{reason}")
+        return CHANGED if report.coverage.covers(name) else UNKNOWN
     if row.get("size") is None:
-        return None
-    found = compare.changes(recorded, columns.entry(report, recorded.remote_url, row))
-    if not found:
-        return Finding(path, compare.UNCHANGED)
-    if pinned and version_kept is None:
-        return None
-    if pinned and not version_kept:
-        return Finding(
-            path, compare.VERSION_GONE, found, f"version {pinned} no longer exists {as_of(report)}"
-        )
-    return Finding(path, compare.MODIFIED, found, as_of(report))
-
-
-def as_of(report: Report) -> str:
-    return f"as of the inventory report of {when(report.snapshot)}"
+        return UNKNOWN
+    return (
+        CHANGED if compare.changes(recorded, columns.entry(report, recorded.remote_url, row)) else UNCHANGED
+    )
 
 
 def when(moment: datetime) -> str:

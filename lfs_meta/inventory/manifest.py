@@ -5,6 +5,7 @@ reads the files."""
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,6 +26,17 @@ FIX = (
 )
 _S3_FORMATS = {"CSV": "csv", "ORC": "orc", "Parquet": "parquet"}
 _AZURE_BLOB_TYPES = {"blockBlob", "appendBlob", "pageBlob"}
+# Filters whose effect lfs-meta knows; another (creationTime, say) leaves out objects it cannot name.
+_AZURE_FILTERS = {
+    "blobTypes",
+    "prefixMatch",
+    "excludePrefix",
+    "includeSnapshots",
+    "includeBlobVersions",
+    "includeDeleted",
+}
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Report:
     delimiter: str = ","
     checksum_url: str | None = None  # the file whose arrival marks the report complete: the manifest's MD5
     config_id: str | None = None  # S3: the inventory configuration, which alone states the coverage
+    destination: str | None = None  # S3: the destination bucket's ARN, as the configuration names it
 
     @property
     def source_url(self) -> str:
@@ -124,6 +137,13 @@ def _field(data: Mapping[str, Any], snake: str) -> Any:
     return data.get(snake, data.get(head + "".join(part.title() for part in rest)))
 
 
+def _bucket(value: Any, what: str) -> str:
+    """A bucket name as S3 and GCS allow them (GCS's dotted names included)."""
+    if not isinstance(value, str) or not _BUCKET.fullmatch(value):
+        raise ValueError(f"{what} is not a bucket name")
+    return value
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} is not a name")
@@ -131,8 +151,9 @@ def _text(value: Any, what: str) -> str:
 
 
 def _s3(data: Mapping[str, Any], manifest_url: str) -> Report:
-    source = _text(data["sourceBucket"], "sourceBucket")
-    destination = _text(data["destinationBucket"], "destinationBucket").removeprefix("arn:aws:s3:::")
+    source = _bucket(data["sourceBucket"], "sourceBucket")
+    arn = _text(data["destinationBucket"], "destinationBucket")
+    destination = arn.removeprefix("arn:aws:s3:::")
     fmt = _S3_FORMATS.get(data["fileFormat"])
     if fmt is None:
         raise ValueError(f"fileFormat {data['fileFormat']!r} is none of CSV, ORC, Parquet")
@@ -146,10 +167,12 @@ def _s3(data: Mapping[str, Any], manifest_url: str) -> Report:
         key = _text(file["key"], "files[].key")
         url = _s3_file_url(manifest_url, destination, key, source, config)
         files.append(DataFile(url, int(file["size"]), str(file["MD5checksum"]).lower()))
+    parts = urlsplit(manifest_url)
+    profile = parts.netloc.rpartition("@")[0] if parts.scheme == "s3" else ""
     return Report(
         manifest_url=manifest_url,
         store="s3",
-        source=("s3", source),
+        source=("s3", f"{profile}@{source}" if profile else source),  # read as the manifest was
         snapshot=created,
         file_format=fmt,
         files=tuple(files),
@@ -157,6 +180,7 @@ def _s3(data: Mapping[str, Any], manifest_url: str) -> Report:
         columns=columns,
         checksum_url=_beside(manifest_url, "manifest.checksum"),
         config_id=config,
+        destination=arn,
     )
 
 
@@ -179,7 +203,7 @@ def _s3_file_url(manifest_url: str, destination: str, key: str, source: str, con
 def _gcs(data: Mapping[str, Any], manifest_url: str) -> Report:
     config = _field(data, "report_config") or {}
     options = _field(config, "object_metadata_report_options") or {}
-    bucket = _text((_field(options, "storage_filters") or {})["bucket"], "storageFilters.bucket")
+    bucket = _bucket((_field(options, "storage_filters") or {})["bucket"], "storageFilters.bucket")
     names = _field(data, "report_shards_file_names")
     count = _field(data, "shard_count")
     if not isinstance(names, list) or (count is not None and int(count) != len(names)):
@@ -230,8 +254,8 @@ def _azure(data: Mapping[str, Any], manifest_url: str) -> Report:
         raise ValueError(f"format {rule['format']!r} is neither csv nor parquet")
     filters = rule.get("filters") or {}
     prefixes: tuple[str, ...] | None = tuple(filters.get("prefixMatch") or ("",))
-    if not set(filters.get("blobTypes") or ()) >= _AZURE_BLOB_TYPES:
-        prefixes = None  # a blob of a type left out is absent from the report, not deleted
+    if not set(filters.get("blobTypes") or ()) >= _AZURE_BLOB_TYPES or set(filters) - _AZURE_FILTERS:
+        prefixes = None  # a blob the rule leaves out is absent from the report, not deleted
     base = _container_base(manifest_url)
     files = tuple(
         DataFile(
@@ -261,10 +285,9 @@ def _account(endpoint: str) -> str:
     http://127.0.0.1:10000/<account>) its path's first segment."""
     parts = urlsplit(endpoint)
     host = (parts.hostname or "").lower()
-    if host.endswith(AZURE_HOST_SUFFIX):
-        return host.removesuffix(AZURE_HOST_SUFFIX)
-    account = parts.path.strip("/").partition("/")[0]
-    if not account:
+    account = host.removesuffix(AZURE_HOST_SUFFIX) if host.endswith(AZURE_HOST_SUFFIX) else ""
+    account = account or parts.path.strip("/").partition("/")[0]
+    if not _ACCOUNT.fullmatch(account):
         raise ValueError(f"endpoint {endpoint!r} names no storage account")
     return account
 

@@ -89,7 +89,8 @@ def _csv(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
     from pyarrow import csv as pcsv
 
     pa = pyarrow()
-    compression = "gzip" if path.open("rb").read(2) == _GZIP_MAGIC else None
+    with path.open("rb") as head:
+        compression = "gzip" if head.read(2) == _GZIP_MAGIC else None
     with pa.input_stream(path, compression=compression) as stream:
         if not stream.read(1):  # a report of no objects
             return
@@ -109,7 +110,7 @@ def _csv(report: Report, path: Path, shown_url: str) -> Iterator[Any]:
             column_types=dict.fromkeys(wanted, pa.string()),
             null_values=[""],
             strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
+            quoted_strings_can_be_null=True,  # S3 quotes every field, an empty one too
         ),
     )
     yield from reader
@@ -140,26 +141,30 @@ def _wanted(report: Report, names: Sequence[str], shown_url: str) -> dict[str, s
 
 
 def _normalized(report: Report, raw: Any, shown_url: str) -> Any:
+    """The batch in lfs-meta's columns, without the rows that are no object's content (folder
+    markers, delete markers, soft-deleted blobs, snapshots); older versions marked not current."""
     pa = pyarrow()
     pc = pa.compute
     by_meaning = {
         columns.meaning(report.store, name): raw.column(i) for i, name in enumerate(raw.schema.names)
     }
     names = by_meaning["name"]
+    if report.store == "s3" and report.file_format == "csv":
+        names = _url_decoded(names)
     keep = pc.invert(pc.fill_null(pc.ends_with(names, "/"), True))
     for what in ("deleted", "folder"):  # a delete marker is no version of the content
         if what in by_meaning:
             keep = pc.and_(keep, pc.invert(pc.fill_null(_truth(by_meaning[what]), False)))
-    current = pc.fill_null(_truth(by_meaning["current"]), True) if "current" in by_meaning else None
     if "snapshot" in by_meaning:
-        keep = pc.and_(keep, pc.is_null(by_meaning["snapshot"]))
-    if report.store == "s3" and report.file_format == "csv":
-        names = _url_decoded(names)
-    out = [names, _size(by_meaning.get("size"), len(raw), shown_url)]
-    for what in columns.NAMES[2:]:
-        out.append(_text(by_meaning.get(what), len(raw)))
-    out.append(current if current is not None else pa.array([True] * len(raw), pa.bool_()))
-    return pa.RecordBatch.from_arrays(out, schema=schema()).filter(keep)
+        snapshot = by_meaning["snapshot"].cast(pa.string())
+        keep = pc.and_(keep, pc.fill_null(pc.equal(snapshot, ""), True))
+    kept = {what: values.filter(keep) for what, values in by_meaning.items() if what is not None}
+    rows = len(kept["name"])
+    current = kept.get("current")
+    out = [names.filter(keep), _size(kept.get("size"), rows, shown_url)]
+    out += [_text(kept.get(what), rows) for what in columns.NAMES[2:]]
+    out.append(pc.fill_null(_truth(current), True) if current is not None else pa.array([True] * rows))
+    return pa.RecordBatch.from_arrays(out, schema=schema())
 
 
 def _truth(values: Any) -> Any:
@@ -198,8 +203,9 @@ def _text(values: Any, rows: int) -> Any:
     pa = pyarrow()
     if values is None:
         return pa.nulls(rows, pa.string())
-    if pa.types.is_timestamp(values.type):
-        return pa.compute.strftime(values, format="%Y-%m-%dT%H:%M:%SZ")
+    if pa.types.is_timestamp(values.type):  # to the second, in UTC whatever zone the file names
+        seconds = values.cast(pa.timestamp("s", tz=values.type.tz or "UTC"), safe=False)
+        return pa.compute.strftime(seconds.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
     return values.cast(pa.string())
 
 
@@ -209,15 +215,12 @@ class Spill:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0  # the objects, older versions left out
-        self.versions = False  # whether it holds older versions too
         self._writer: Any = pyarrow().ipc.new_file(str(path), schema())
         self._held: list[Any] = []
 
     def add(self, batch: Any) -> None:
         self._held.append(batch)
-        current = pyarrow().compute.sum(batch.column("current")).as_py() or 0
-        self.rows += current
-        self.versions = self.versions or current < len(batch)
+        self.rows += pyarrow().compute.sum(batch.column("current")).as_py() or 0
         if sum(map(len, self._held)) >= SPILL_ROWS:
             self._flush()
 
@@ -261,18 +264,6 @@ class Spill:
         for batch in self._batches():
             live = pa.compute.and_(pa.compute.starts_with(batch.column(0), prefix), batch.column("current"))
             yield from batch.filter(live).to_pylist()
-
-    def holding(self, versions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of the (object name, version id) pairs the report lists, current or older."""
-        asked = set(versions)
-        pa = pyarrow()
-        names = pa.array(sorted({name for name, _ in asked}), pa.string())
-        found: set[tuple[str, str]] = set()
-        for batch in self._batches():
-            matched = batch.filter(pa.compute.is_in(batch.column(0), value_set=names))
-            pairs = zip(matched.column(0).to_pylist(), matched.column("version_id").to_pylist(), strict=True)
-            found.update(pair for pair in pairs if pair in asked)
-        return found
 
 
 @dataclass

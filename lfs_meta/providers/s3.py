@@ -217,16 +217,17 @@ class S3:
             last_modified=normalize.rfc3339(meta.get("LastModified")),
         )
 
-    def inventory_prefix(self, url: str, config_id: str) -> str:
-        """The key prefix that the bucket's inventory configuration `config_id` lists ('' for all): a
-        report's manifest does not say."""
+    def inventory_configuration(self, url: str, config_id: str) -> Mapping[str, Any]:
+        """The bucket's inventory configuration `config_id`: its filter and destination, which a
+        report's manifest does not state."""
         profile, bucket, _ = split(url)
         client = self._client(profile)
         try:
             found = client.get_bucket_inventory_configuration(Bucket=bucket, Id=config_id)
         except Exception as exc:
             raise self._error(exc, url, bucket) from None
-        return str(found["InventoryConfiguration"].get("Filter", {}).get("Prefix", ""))
+        configuration: Mapping[str, Any] = found["InventoryConfiguration"]
+        return configuration
 
     def credential_source(self, url: str) -> str:
         profile, bucket, key = split(url)
