@@ -27,6 +27,7 @@ FULL = [
     ["check_peers.py", "3000", "10000", "100000"],
     ["memory.py", "1000000"],
     ["checksum_read.py", "256", "1024"],
+    ["inventory.py", "1000000", "10000000"],
 ]
 QUICK = [
     ["validate.py", "1000", "10000"],
@@ -36,6 +37,7 @@ QUICK = [
     ["check_peers.py", "300"],
     ["memory.py", "20000"],
     ["checksum_read.py", "64"],
+    ["inventory.py", "20000"],
 ]
 
 

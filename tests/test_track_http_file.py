@@ -190,8 +190,12 @@ def test_missing_file(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["track-remote"], "takes a URL or --from-manifest FILE"),
-        (["track-remote", "s3://bkt/a", "--recursive", "--path", "x"], "with --recursive use --path-prefix"),
+        (["track-remote"], "takes a URL, --from-manifest FILE or --from-inventory REPORT (one of them)"),
+        (["track-remote", "s3://bkt/a", "--prefix", "d"], "--prefix goes with --from-inventory"),
+        (
+            ["track-remote", "s3://bkt/a", "--recursive", "--path", "x"],
+            "with --recursive or --from-inventory use --path-prefix",
+        ),
         (["track-remote", "s3://bkt/a", "--path-prefix", "x"], "--path-prefix goes with --recursive"),
         (["track-remote", "s3://bkt/a", "--jobs", "0"], "must be a whole number of at least 1"),
         (["track-remote", "s3://bkt/a", "--patient", "Specimen/1"], "is not a FHIR Patient reference"),
