@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -12,7 +11,7 @@ from lfs_meta.errors import UserError
 from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.problem import printable
-from lfs_meta.providers import Chunk, Providers
+from lfs_meta.providers import Providers, read_whole
 
 # Report files are read whole: a result file holds one short line per object of one job.
 LARGEST = 1 << 30
@@ -88,17 +87,10 @@ def _decoded(data: bytes, url: str) -> str:
 
 
 def _fetch(providers: Providers, url: str) -> bytes:
-    provider = providers.for_url(url)
-    found = provider.stat(url)
-    if found.size > LARGEST:
-        raise UserError(f"{_shown(url)}: {found.size} bytes is no report file; {s3batch.REPORT_FIX}")
-    out = io.BytesIO()
+    def too_big(size: int) -> UserError:
+        return UserError(f"{_shown(url)}: {size} bytes is no report file; {s3batch.REPORT_FIX}")
 
-    def write(chunk: Chunk) -> None:
-        out.write(chunk)
-
-    provider.download(url, found, 0, write)
-    return out.getvalue()
+    return read_whole(providers, url, LARGEST, too_big)
 
 
 def _shown(url: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +15,7 @@ from lfs_meta.errors import CheckFailed, NotFound, RemoteError, UserError
 from lfs_meta.index import urls
 from lfs_meta.inventory import manifest
 from lfs_meta.inventory.manifest import Coverage, DataFile, Report, shown
-from lfs_meta.providers import Chunk, Providers
+from lfs_meta.providers import Chunk, Providers, read_whole
 from lfs_meta.providers.file import local_path
 
 LARGEST_MANIFEST = 64 << 20
@@ -49,17 +48,10 @@ def open_report(providers: Providers, given: str) -> Report:
 
 
 def _small(providers: Providers, url: str) -> bytes:
-    provider = providers.for_url(url)
-    found = provider.stat(url)
-    if found.size > LARGEST_MANIFEST:
-        raise UserError(f"{shown(url)}: {found.size} bytes is no manifest; {manifest.FIX}")
-    out = io.BytesIO()
+    def too_big(size: int) -> UserError:
+        return UserError(f"{shown(url)}: {size} bytes is no manifest; {manifest.FIX}")
 
-    def write(chunk: Chunk) -> None:
-        out.write(chunk)
-
-    provider.download(url, found, 0, write)
-    return out.getvalue()
+    return read_whole(providers, url, LARGEST_MANIFEST, too_big)
 
 
 def _check_complete(providers: Providers, report: Report, raw: bytes) -> None:

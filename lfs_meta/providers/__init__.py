@@ -119,6 +119,18 @@ class Providers:
         }
 
 
+def read_whole(providers: Providers, url: str, largest: int, too_big: Callable[[int], Exception]) -> bytes:
+    """A small object's bytes (a manifest, a report file), read whole; one larger than `largest` bytes
+    is refused with `too_big(its size)`, unread."""
+    provider = providers.for_url(url)
+    found = provider.stat(url)
+    if found.size > largest:
+        raise too_big(found.size)
+    out = bytearray()
+    provider.download(url, found, 0, out.extend)
+    return bytes(out)
+
+
 def strong_etag(recorded: Entry) -> str | None:
     """The recorded ETag as an If-Match value, when there is one a store can compare."""
     if recorded.etag and recorded.etag_kind != "weak":
