@@ -59,10 +59,12 @@ class Columns:
     def of(cls, loaded: Mapping[Source, Loaded]) -> Columns:
         return cls(tuple((source, when(each.report.snapshot)) for source, each in loaded.items()))
 
-    def __call__(self, data: Mapping[str, Mapping[str, Any]]) -> Shard:
+    def __call__(self, data: dict[str, Mapping[str, Any]]) -> Shard:
+        """`data`'s values are dropped as they are read: a one-file index's are never held twice."""
         numbers = {source: number for number, (source, _) in enumerate(self.taken)}
         shard = Shard()
-        for path, value in data.items():
+        for path in list(data):
+            value = data.pop(path)
             located = columns.locate(value["remote_url"])
             number = numbers.get(located[0]) if located is not None else None
             if located is None or number is None or not speaks_for(self.taken[number][1], value):
