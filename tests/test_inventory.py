@@ -3,6 +3,7 @@ documented layout into the emulators' buckets: the findings listing gives, with 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -522,3 +523,37 @@ def test_a_gcs_report_without_a_header_is_read_by_its_configured_fields(
     fields = ("etag", "size", "generation", "name", "md5Hash", "updated")  # an order of its own
     code, found = run(capsys, "check", "--inventory", reporting.report(header=False, fields=fields))
     assert (code, found["summary"]) == (1, run(capsys, "check")[1]["summary"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"sourceBucket": "cohort\nfake line"}, "sourceBucket is not a bucket name"),
+        (
+            {"files": [{"key": "a/../../../etc/passwd", "size": 1, "MD5checksum": "0" * 32}]},
+            "is not below the report",
+        ),
+        ({"fileFormat": "JSON"}, "fileFormat 'JSON' is none of CSV, ORC, Parquet"),
+        ({"creationTimestamp": "soon"}, "a malformed manifest"),
+        ({"files": "all of them"}, "a malformed manifest"),
+    ],
+)
+def test_a_hostile_manifest_is_refused_in_one_line(
+    s3_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: dict[str, Any], said: str
+) -> None:
+    manifest: dict[str, Any] = {
+        "sourceBucket": "cohort",
+        "destinationBucket": "arn:aws:s3:::inventory",
+        "version": "2016-11-30",
+        "creationTimestamp": "1796083200000",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, ETag",
+        "files": [],
+    } | edit
+    place = tmp_path / "copy" / "cohort" / "daily" / "2026-12-01T00-00Z"
+    place.mkdir(parents=True)
+    raw = json.dumps(manifest).encode()
+    (place / "manifest.json").write_bytes(raw)
+    (place / "manifest.checksum").write_text(hashlib.md5(raw).hexdigest())
+    err = one_line_error(capsys, ["check", "--inventory", str(place / "manifest.json")], 2)
+    assert said in err and "\x1b" not in err

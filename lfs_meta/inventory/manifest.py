@@ -193,6 +193,8 @@ def _s3_file_url(manifest_url: str, destination: str, key: str, source: str, con
         return f"s3://{profile + '@' if profile else ''}{destination}/{key}"
     # A downloaded copy keeps the layout below the configuration's directory: <config>/data/<file>.
     segments = key.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ValueError(f"file {key!r} is not below the report")
     tail = segments[-2:]
     for at in range(len(segments) - 2):
         if segments[at] == source and segments[at + 1] == config:
