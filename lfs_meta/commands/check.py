@@ -19,6 +19,7 @@ from lfs_meta.drift import compare, pushed, scan
 from lfs_meta.drift.compare import Finding
 from lfs_meta.errors import UserError
 from lfs_meta.index import urls
+from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Passes
 from lfs_meta.inventory import joining, reports
 from lfs_meta.inventory.manifest import Report, shown
@@ -161,13 +162,22 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
             for path in decided.unchanged:
                 findings.add(Finding(path, compare.UNCHANGED))
             usual = {path: recorded[path] for path in joined.usual} | decided.usual
-            asked = scan.by_head(remotes, decided.changed, args.jobs) if decided.changed else None
+            asked = _ask(remotes, decided.changed, args.jobs)
             checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
             drift = (asked.findings if asked else []) + (checked.findings if checked else [])
             for finding in drift:
                 findings.add(finding)
             drifted = (asked.drifted if asked else {}) | (checked.drifted if checked else {})
-            written = _update(repo, remotes, scan.Checked([], drifted, 0, {}, {})) if args.update else []
+            both = scan.Checked(
+                [],
+                drifted,
+                checked.unnamed if checked else 0,
+                checked.recorded if checked else {},
+                checked.named if checked else {},
+            )
+            written = _update(repo, remotes, both) if args.update else []
+            updated = [path for path in written if path not in both.named]
+            named = [path for path in written if path in both.named]
             counts = joined.counts + Counter(finding.status for finding in drift)
             counts[compare.UNCHANGED] += len(decided.unchanged)
             summary = {status: counts[status] for status in compare.summary(())}
@@ -181,16 +191,34 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
                         ],
                         "asked": len(decided.changed),
                         "without_report": len(usual),
-                        "updated": written,
+                        "updated": updated,
+                        "account_recorded": named,
                         "requests": dict(requests),
                     }
                 )
     if not args.json:
-        _report_drift(drift, written, summary, asked=len(decided.changed), without=len(usual))
+        _report_drift(drift, updated, summary, asked=len(decided.changed), without=len(usual))
+        if named:
+            entries = "entry" if len(named) == 1 else "entries"
+            print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
+    _note_unnamed(both, written)
     if args.stats:
         made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
         print(f"requests: {made}", file=sys.stderr)
-    return compare.exit_code(drift, args.allow_unreachable, written)
+    return compare.exit_code(drift, args.allow_unreachable, updated)
+
+
+ASK_ONE_BY_ONE = 1000  # more changed than this (a mass rewrite, say): the usual check lists when it pays
+
+
+def _ask(remotes: providers.Providers, changed: Mapping[str, Entry], jobs: int) -> scan.Checked | None:
+    """The store's own findings for what a report found changed or gone: one HEAD each, or for many,
+    the usual check's LIST where a page finds more of them than it costs."""
+    if not changed:
+        return None
+    if len(changed) > ASK_ONE_BY_ONE:
+        return scan.check_parts(remotes, scan.held(changed), jobs)
+    return scan.by_head(remotes, changed, jobs)
 
 
 def _described(report: Report, rows: int) -> str:

@@ -69,8 +69,9 @@ def locate(url: str) -> tuple[Source, str] | None:
     (web and local files, and az://container/blob, which names no storage account)."""
     scheme, _, rest = url.partition("://")
     if scheme in ("s3", "gs"):  # keys verbatim: '?' and '#' are part of them
-        netloc, _, key = rest.partition("/")  # an S3 profile's bucket (profile@bucket) is its own
-        return (scheme, netloc), key
+        netloc, _, key = rest.partition("/")
+        # By bucket, whatever profile reads it: a report is often delivered to another account.
+        return (scheme, netloc.rpartition("@")[2]), key
     if scheme in ("az", "https"):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

@@ -9,7 +9,7 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lfs_meta.errors import CheckFailed, NotFound, RemoteError, UserError
 from lfs_meta.index import urls
@@ -78,7 +78,8 @@ def _s3_coverage(providers: Providers, report: Report) -> Coverage:
     parts = urlsplit(report.manifest_url)
     if parts.scheme != "s3" or report.config_id is None:
         return Coverage(None)
-    source = report.source_url
+    profile = parts.netloc.rpartition("@")[0]
+    source = f"s3://{profile + '@' if profile else ''}{report.source[1]}/"
     provider = providers.for_url(source)
     try:
         found = provider.inventory_configuration(source, report.config_id)  # type: ignore[attr-defined]
@@ -86,10 +87,11 @@ def _s3_coverage(providers: Providers, report: Report) -> Coverage:
         return Coverage(None)
     # Only the configuration that wrote this report: one changed since may filter otherwise.
     destination = found.get("Destination", {}).get("S3BucketDestination", {})
+    prefix = str(destination.get("Prefix") or "").strip("/")
     if (destination.get("Bucket"), str(destination.get("Format", "")).lower()) != (
         report.destination,
         report.file_format,
-    ):
+    ) or not unquote(parts.path).lstrip("/").startswith(f"{prefix}/" if prefix else ""):
         return Coverage(None)
     return Coverage((str(found.get("Filter", {}).get("Prefix", "")),))
 

@@ -35,7 +35,7 @@ _AZURE_FILTERS = {
     "includeBlobVersions",
     "includeDeleted",
 }
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")  # old us-east-1 names too
 _ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
 
 
@@ -167,12 +167,10 @@ def _s3(data: Mapping[str, Any], manifest_url: str) -> Report:
         key = _text(file["key"], "files[].key")
         url = _s3_file_url(manifest_url, destination, key, source, config)
         files.append(DataFile(url, int(file["size"]), str(file["MD5checksum"]).lower()))
-    parts = urlsplit(manifest_url)
-    profile = parts.netloc.rpartition("@")[0] if parts.scheme == "s3" else ""
     return Report(
         manifest_url=manifest_url,
         store="s3",
-        source=("s3", f"{profile}@{source}" if profile else source),  # read as the manifest was
+        source=("s3", source),
         snapshot=created,
         file_format=fmt,
         files=tuple(files),
