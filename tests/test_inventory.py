@@ -17,6 +17,7 @@ import inventories
 import pytest
 
 from lfs_meta.cli import main
+from lfs_meta.drift import scan
 from lfs_meta.providers import Options, Providers
 
 import emulators
@@ -557,3 +558,22 @@ def test_a_hostile_manifest_is_refused_in_one_line(
     (place / "manifest.checksum").write_text(hashlib.md5(raw).hexdigest())
     err = one_line_error(capsys, ["check", "--inventory", str(place / "manifest.json")], 2)
     assert said in err and "\x1b" not in err
+
+
+def test_many_entries_no_report_speaks_for_are_read_again_a_shard_at_a_time(
+    track_s3: Callable[..., Any],
+    s3_client: Any,
+    s3_bucket: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tracked = [track_s3(f"m/{number}.vcf", b"x" * number) for number in range(4)]
+    tracked[1].put(b"changed")
+    other = emulators.unique_name("other")
+    s3_client.create_bucket(Bucket=other)
+    destination, written, _ = s3_written(s3_client, other)  # a report of another bucket
+    monkeypatch.setattr(scan, "HOLD", 2)  # more than this many: the usual check reads the index again
+    code, found = run(capsys, "check", "--inventory", f"s3://{destination}/{written.manifest_key}")
+    assert (code, found["without_report"], found["asked"]) == (1, 4, 0)
+    assert statuses(found) == statuses(run(capsys, "check")[1])
+    assert statuses(found)["m/1.vcf"] == "modified"

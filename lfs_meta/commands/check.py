@@ -156,14 +156,17 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
         # once nothing more can fail, so that --json always prints one whole document.
         with _Findings(Path(scratch) / "findings", enabled=args.json) as findings:
             joined = joining.join(loaded, shards, findings.add if args.json else None)
-            wanted = joined.usual + [path for path, *_ in joined.pending]
+            many = not args.paths and len(joined.usual) > scan.HOLD  # read again, a shard at a time
+            wanted = [path for path, *_ in joined.pending] + ([] if many else joined.usual)
             recorded = repo.index.select(wanted) if wanted else {}
             decided = joining.decide(loaded, joined, recorded)
             for path in decided.unchanged:
                 findings.add(Finding(path, compare.UNCHANGED))
-            usual = {path: recorded[path] for path in joined.usual} | decided.usual
+            usual = decided.usual | ({} if many else {path: recorded[path] for path in joined.usual})
             asked = _ask(remotes, decided.changed, args.jobs)
             checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
+            if many:
+                checked = _also(checked, _unspoken(repo, columns, remotes, args.jobs))
             drift = (asked.findings if asked else []) + (checked.findings if checked else [])
             for finding in drift:
                 findings.add(finding)
@@ -177,6 +180,7 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
             )
             written = _update(repo, remotes, both) if args.update else []
             updated = [path for path in written if path not in both.named]
+            usual_count = len(usual) + (len(joined.usual) if many else 0)
             named = [path for path in written if path in both.named]
             counts = joined.counts + Counter(finding.status for finding in drift)
             counts[compare.UNCHANGED] += len(decided.unchanged)
@@ -190,14 +194,14 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
                             each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()
                         ],
                         "asked": len(decided.changed),
-                        "without_report": len(usual),
+                        "without_report": usual_count,
                         "updated": updated,
                         "account_recorded": named,
                         "requests": dict(requests),
                     }
                 )
     if not args.json:
-        _report_drift(drift, updated, summary, asked=len(decided.changed), without=len(usual))
+        _report_drift(drift, updated, summary, asked=len(decided.changed), without=usual_count)
         if named:
             entries = "entry" if len(named) == 1 else "entries"
             print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
@@ -206,6 +210,24 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
         made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
         print(f"requests: {made}", file=sys.stderr)
     return compare.exit_code(drift, args.allow_unreachable, updated)
+
+
+def _unspoken(repo: Repo, columns: joining.Columns, remotes: providers.Providers, jobs: int) -> scan.Checked:
+    """The usual check of the entries no report speaks for, read from the index a shard at a time."""
+    passes = Passes(repo.index)
+    return scan.check_parts(remotes, lambda keep: passes.shaped(joining.Unspoken(columns, keep)), jobs)
+
+
+def _also(checked: scan.Checked | None, more: scan.Checked) -> scan.Checked:
+    if checked is None:
+        return more
+    return scan.Checked(
+        sorted(checked.findings + more.findings, key=lambda finding: finding.path),
+        checked.drifted | more.drifted,
+        checked.unnamed + more.unnamed,
+        checked.recorded | more.recorded,
+        checked.named | more.named,
+    )
 
 
 ASK_ONE_BY_ONE = 1000  # more changed than this (a mass rewrite, say): the usual check lists when it pays

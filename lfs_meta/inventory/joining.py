@@ -61,21 +61,45 @@ class Columns:
 
     def __call__(self, data: dict[str, Mapping[str, Any]]) -> Shard:
         """`data`'s values are dropped as they are read: a one-file index's are never held twice."""
-        numbers = {source: number for number, (source, _) in enumerate(self.taken)}
         shard = Shard()
         for path in list(data):
             value = data.pop(path)
-            located = columns.locate(value["remote_url"])
-            number = numbers.get(located[0]) if located is not None else None
-            if located is None or number is None or not speaks_for(self.taken[number][1], value):
+            spoken = self.spoken(value)
+            if spoken is None:
                 shard.usual.append(path)
                 continue
-            shard.sources.append(number)
+            shard.sources.append(spoken[0])
             shard.paths.append(path)
-            shard.names.append(located[1])
+            shard.names.append(spoken[1])
             checksums = value.get("checksums") or {}
             shard.recorded.add(value["size"], value.get("etag"), value.get("version_id"), checksums)
         return shard
+
+    def spoken(self, value: Mapping[str, Any]) -> tuple[int, str] | None:
+        """(the number of the report that speaks for the entry, its object's name there), or None."""
+        located = columns.locate(value["remote_url"])
+        if located is None:
+            return None
+        for number, (source, taken) in enumerate(self.taken):
+            if source == located[0]:
+                return (number, located[1]) if speaks_for(taken, value) else None
+        return None
+
+
+@dataclass(frozen=True)
+class Unspoken:
+    """A shard's entries that no report speaks for (and that `keep` wants), as Entry objects: the
+    usual check's, read a shard at a time when they are many (a report of another bucket, say)."""
+
+    columns: Columns
+    keep: Callable[[str], bool] | None = None
+
+    def __call__(self, data: dict[str, Mapping[str, Any]]) -> dict[str, Entry]:
+        return {
+            path: Entry.from_json(value)
+            for path, value in data.items()
+            if (self.keep is None or self.keep(value["remote_url"])) and self.columns.spoken(value) is None
+        }
 
 
 def speaks_for(taken: str, value: Mapping[str, Any]) -> bool:
