@@ -180,8 +180,8 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
             )
             written = _update(repo, remotes, both) if args.update else []
             updated = [path for path in written if path not in both.named]
-            usual_count = len(usual) + (len(joined.usual) if many else 0)
             named = [path for path in written if path in both.named]
+            usual_count = len(usual) + (len(joined.usual) if many else 0)
             counts = joined.counts + Counter(finding.status for finding in drift)
             counts[compare.UNCHANGED] += len(decided.unchanged)
             summary = {status: counts[status] for status in compare.summary(())}

@@ -61,10 +61,8 @@ def objects_under(loaded: Loaded, prefix: str) -> Iterator[tuple[str, Entry]]:
     for row in loaded.spill.under(prefix):
         if row["size"] is None:
             raise UserError(
-                f"{shown(report.manifest_url)}: lists {shown(row['name'])} with no size; {FIX_SIZE}"
+                f"{shown(report.manifest_url)}: lists {shown(row['name'])} with no size; "
+                "add the object's size to the report's fields"
             )
         name = str(row["name"])
         yield name[len(prefix) :], columns.entry(report, columns.url_of(report, name), row)
-
-
-FIX_SIZE = "add the object's size to the report's fields"
