@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -22,7 +23,7 @@ from lfs_meta.index import urls
 from lfs_meta.index.entry import Entry
 from lfs_meta.index.layout import Passes
 from lfs_meta.inventory import joining, reports
-from lfs_meta.inventory.manifest import Report, shown
+from lfs_meta.inventory.manifest import Report, Source, shown
 from lfs_meta.repo import Repo
 
 
@@ -136,8 +137,8 @@ def _refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
 
 
 def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
-    """The entries a report finds unchanged, from the report; what it finds changed or gone, from one
-    HEAD each; the entries it cannot speak for, from the usual check."""
+    """The entries a report finds unchanged, from the report; what it finds changed or gone, from the
+    store (a HEAD each); the entries it cannot speak for, from the usual check."""
     remotes = providers.Providers(
         providers.Options(credentials=args.credentials, endpoint_url=args.endpoint_url)
     )
@@ -146,70 +147,77 @@ def _with_inventory(repo: Repo, args: argparse.Namespace) -> int:
         if not args.json:
             for each in loaded.values():
                 print(_described(each.report, each.spill.rows))
-        columns = joining.Columns.of(loaded)
-        if args.paths:
-            chosen = repo.index.select(args.paths)
-            shards: Iterable[joining.Shard] = [columns({path: e.to_json() for path, e in chosen.items()})]
-        else:
-            shards = Passes(repo.index).shaped(columns)  # a shard at a time, read by worker processes
         # Findings go to a file as they are found (a large index's are never held) and are printed
         # once nothing more can fail, so that --json always prints one whole document.
         with _Findings(Path(scratch) / "findings", enabled=args.json) as findings:
-            joined = joining.join(loaded, shards, findings.add if args.json else None)
-            many = not args.paths and len(joined.usual) > scan.HOLD  # read again, a shard at a time
-            wanted = [path for path, *_ in joined.pending] + ([] if many else joined.usual)
-            recorded = repo.index.select(wanted) if wanted else {}
-            decided = joining.decide(loaded, joined, recorded)
-            for path in decided.unchanged:
-                findings.add(Finding(path, compare.UNCHANGED))
-            usual = decided.usual | ({} if many else {path: recorded[path] for path in joined.usual})
-            asked = _ask(remotes, decided.changed, args.jobs)
-            checked = scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None
-            if many:
-                checked = _also(checked, _unspoken(repo, columns, remotes, args.jobs))
-            drift = (asked.findings if asked else []) + (checked.findings if checked else [])
-            for finding in drift:
-                findings.add(finding)
-            drifted = (asked.drifted if asked else {}) | (checked.drifted if checked else {})
-            both = scan.Checked(
-                [],
-                drifted,
-                checked.unnamed if checked else 0,
-                checked.recorded if checked else {},
-                checked.named if checked else {},
-            )
-            written = _update(repo, remotes, both) if args.update else []
-            updated = [path for path in written if path not in both.named]
-            named = [path for path in written if path in both.named]
-            usual_count = len(usual) + (len(joined.usual) if many else 0)
-            counts = joined.counts + Counter(finding.status for finding in drift)
-            counts[compare.UNCHANGED] += len(decided.unchanged)
-            summary = {status: counts[status] for status in compare.summary(())}
-            requests = remotes.request_counts()
+            judged = _judged(repo, args, remotes, loaded, findings)
+            written = _update(repo, remotes, judged.checked) if args.update else []
+            updated = [path for path in written if path not in judged.checked.named]
+            named = [path for path in written if path in judged.checked.named]
             if args.json:
                 findings.print(
                     {
-                        "summary": summary,
+                        "summary": judged.summary,
                         "reports": [
                             each.report.as_json() | {"objects": each.spill.rows} for each in loaded.values()
                         ],
-                        "asked": len(decided.changed),
-                        "without_report": usual_count,
+                        "asked": judged.asked,
+                        "without_report": judged.without,
                         "updated": updated,
                         "account_recorded": named,
-                        "requests": dict(requests),
+                        "requests": remotes.request_counts(),
                     }
                 )
     if not args.json:
-        _report_drift(drift, updated, summary, asked=len(decided.changed), without=usual_count)
-        if named:
-            entries = "entry" if len(named) == 1 else "entries"
-            print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
-    _note_unnamed(both, written)
+        _report_drift(judged, updated, named)
+    _note_unnamed(judged.checked, written)
     if args.stats:
-        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
+        made = ", ".join(f"{name} {count}" for name, count in remotes.request_counts().items()) or "none"
         print(f"requests: {made}", file=sys.stderr)
-    return compare.exit_code(drift, args.allow_unreachable, updated)
+    return compare.exit_code(judged.checked.findings, args.allow_unreachable, updated)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    checked: scan.Checked  # the findings the store gave (the drift), what --update refreshes
+    summary: dict[str, int]  # every entry's status, counted
+    asked: int  # entries the report found changed or gone, asked of the store
+    without: int  # entries the report could not speak for, checked the usual way
+
+
+def _judged(
+    repo: Repo,
+    args: argparse.Namespace,
+    remotes: providers.Providers,
+    loaded: Mapping[Source, joining.Loaded],
+    findings: _Findings,
+) -> _Judged:
+    """Every entry judged, by the reports or the store; each finding given to `findings`."""
+    columns = joining.Columns.of(loaded)
+    if args.paths:
+        chosen = repo.index.select(args.paths)
+        shards: Iterable[joining.Shard] = [columns({path: e.to_json() for path, e in chosen.items()})]
+    else:
+        shards = Passes(repo.index).shaped(columns)  # a shard at a time, read by worker processes
+    joined = joining.join(loaded, shards, findings.add if findings.file else None)
+    many = not args.paths and len(joined.usual) > scan.HOLD  # then read again, a shard at a time
+    wanted = [path for path, *_ in joined.pending] + ([] if many else joined.usual)
+    recorded = repo.index.select(wanted) if wanted else {}
+    decided = joining.decide(loaded, joined, recorded)
+    for path in decided.unchanged:
+        findings.add(Finding(path, compare.UNCHANGED))
+    usual = decided.usual | ({} if many else {path: recorded[path] for path in joined.usual})
+    checked = _also(
+        _ask(remotes, decided.changed, args.jobs),
+        scan.check_parts(remotes, scan.held(usual), args.jobs) if usual else None,
+        _unspoken(repo, columns, remotes, args.jobs) if many else None,
+    )
+    for finding in checked.findings:
+        findings.add(finding)
+    counts = joined.counts + Counter(finding.status for finding in checked.findings)
+    counts[compare.UNCHANGED] += len(decided.unchanged)
+    summary = {status: counts[status] for status in compare.summary(())}
+    return _Judged(checked, summary, len(decided.changed), len(usual) + (len(joined.usual) if many else 0))
 
 
 def _unspoken(repo: Repo, columns: joining.Columns, remotes: providers.Providers, jobs: int) -> scan.Checked:
@@ -218,15 +226,15 @@ def _unspoken(repo: Repo, columns: joining.Columns, remotes: providers.Providers
     return scan.check_parts(remotes, lambda keep: passes.shaped(joining.Unspoken(columns, keep)), jobs)
 
 
-def _also(checked: scan.Checked | None, more: scan.Checked) -> scan.Checked:
-    if checked is None:
-        return more
+def _also(*parts: scan.Checked | None) -> scan.Checked:
+    """The findings of checks of disjoint entries, as one check's."""
+    done = [part for part in parts if part is not None]
     return scan.Checked(
-        sorted(checked.findings + more.findings, key=lambda finding: finding.path),
-        checked.drifted | more.drifted,
-        checked.unnamed + more.unnamed,
-        checked.recorded | more.recorded,
-        checked.named | more.named,
+        sorted((finding for part in done for finding in part.findings), key=lambda finding: finding.path),
+        {path: entry for part in done for path, entry in part.drifted.items()},
+        sum(part.unnamed for part in done),
+        {path: entry for part in done for path, entry in part.recorded.items()},
+        {path: entry for part in done for path, entry in part.named.items()},
     )
 
 
@@ -252,25 +260,28 @@ def _described(report: Report, rows: int) -> str:
     )
 
 
-def _report_drift(
-    drift: Sequence[Finding], updated: Sequence[str], summary: Mapping[str, int], *, asked: int, without: int
-) -> None:
+def _report_drift(judged: _Judged, updated: Sequence[str], named: Sequence[str]) -> None:
     accepted = set(updated)
-    for finding in sorted(drift, key=lambda finding: finding.path):
+    for finding in judged.checked.findings:
         if finding.status != compare.UNCHANGED and finding.path not in accepted:
             print(compare.describe(finding, update_hint=not updated))
     for path in updated:
         print(f"{path}: updated to the remote's current metadata")
-    if asked:
-        entries = "entry" if asked == 1 else "entries"
-        print(f"{asked} {entries} the report found changed or gone, asked of the store (one HEAD each)")
-    if without:
-        entries = "entry" if without == 1 else "entries"
+    if named:
+        entries = "entry" if len(named) == 1 else "entries"
+        print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
+    if judged.asked:
+        entries = "entry" if judged.asked == 1 else "entries"
         print(
-            f"{without} {entries} checked with the store, not the report: tracked or changed after it, "
-            "or outside what it covers"
+            f"{judged.asked} {entries} the report found changed or gone, asked of the store (one HEAD each)"
         )
-    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in summary.items()))
+    if judged.without:
+        entries = "entry" if judged.without == 1 else "entries"
+        print(
+            f"{judged.without} {entries} checked with the store, not the report: tracked or changed after "
+            "it, or outside what it covers"
+        )
+    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in judged.summary.items()))
 
 
 class _Findings:
