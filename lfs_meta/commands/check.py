@@ -109,6 +109,15 @@ def _report(
             )
         )
         return
+    _print_drift(findings, updated, named)
+    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items()))
+    if stats:
+        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
+        print(f"requests: {made}", file=sys.stderr)
+
+
+def _print_drift(findings: Iterable[Finding], updated: Sequence[str], named: Sequence[str]) -> None:
+    """A line for each drifted entry not updated, with its fix, and what --update did."""
     accepted = set(updated)
     for finding in findings:
         if finding.status != compare.UNCHANGED and finding.path not in accepted:
@@ -118,10 +127,6 @@ def _report(
     if named:
         entries = "entry" if len(named) == 1 else "entries"
         print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
-    print(", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items()))
-    if stats:
-        made = ", ".join(f"{name} {count}" for name, count in requests.items()) or "none"
-        print(f"requests: {made}", file=sys.stderr)
 
 
 def _refuse_push(findings: Sequence[Finding], allow_unreachable: bool) -> None:
@@ -261,15 +266,7 @@ def _described(report: Report, rows: int) -> str:
 
 
 def _report_drift(judged: _Judged, updated: Sequence[str], named: Sequence[str]) -> None:
-    accepted = set(updated)
-    for finding in judged.checked.findings:
-        if finding.status != compare.UNCHANGED and finding.path not in accepted:
-            print(compare.describe(finding, update_hint=not updated))
-    for path in updated:
-        print(f"{path}: updated to the remote's current metadata")
-    if named:
-        entries = "entry" if len(named) == 1 else "entries"
-        print(f"recorded the Azure storage account of {len(named)} unchanged {entries}")
+    _print_drift(judged.checked.findings, updated, named)
     if judged.asked:
         entries = "entry" if judged.asked == 1 else "entries"
         print(
