@@ -18,6 +18,7 @@ import pytest
 
 from lfs_meta import mergeconfig
 from lfs_meta.cli import main
+from lfs_meta.providers import Options, Providers
 
 pytest_plugins = ["emulators"]
 V = TypeVar("V")
@@ -221,6 +222,21 @@ def store(request: pytest.FixtureRequest) -> Store:
         "azure",
         f"{service.account_name}.blob.core.windows.net",
     )
+
+
+@pytest.fixture
+def listings(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The URLs the store's provider is asked to LIST (the real listing runs)."""
+    listed: list[str] = []
+    provider_class = type(Providers(Options()).for_url(store.url("x")))
+    real_list = provider_class.list
+
+    def recorded_list(self: Any, url: str) -> Iterator[tuple[str, Any]]:
+        listed.append(url)
+        return real_list(self, url)
+
+    monkeypatch.setattr(provider_class, "list", recorded_list)
+    yield listed
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ import pytest
 
 from lfs_meta.cli import main
 from lfs_meta.drift import scan
-from lfs_meta.providers import Options, Providers
 
 import emulators
 from conftest import Store, use_env
@@ -101,21 +100,6 @@ def repo(git_repo: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> Path:
     use_env(monkeypatch, store.env)
     monkeypatch.chdir(git_repo)
     return git_repo
-
-
-@pytest.fixture
-def listings(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The URLs the store's provider is asked to LIST (the real listing runs)."""
-    listed: list[str] = []
-    provider_class = type(Providers(Options()).for_url(store.url("x")))
-    real_list = provider_class.list
-
-    def recorded_list(self: Any, url: str) -> Iterator[tuple[str, Any]]:
-        listed.append(url)
-        return real_list(self, url)
-
-    monkeypatch.setattr(provider_class, "list", recorded_list)
-    yield listed
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
