@@ -561,3 +561,46 @@ def test_many_entries_no_report_speaks_for_are_read_again_a_shard_at_a_time(
     assert (code, found["without_report"], found["asked"]) == (1, 4, 0)
     assert statuses(found) == statuses(run(capsys, "check")[1])
     assert statuses(found)["m/1.vcf"] == "modified"
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ({"Key": "h/\x1b[31mred.vcf"}, "path contains NUL or control characters"),  # an escape in a key
+        ({"Key": "h/plain.vcf", "ETag": "\x1b]0;owned\x07" + "0" * 24}, "etag"),  # and in an ETag
+    ],
+)
+def test_a_hostile_row_never_reaches_the_index_or_the_terminal(
+    track_s3: Callable[..., Any],
+    s3_client: Any,
+    s3_bucket: str,
+    capsys: pytest.CaptureFixture[str],
+    row: dict[str, str],
+    said: str,
+) -> None:
+    tracked = track_s3("h/a.vcf", b"a")
+    before = (tracked.repo / INDEX).read_bytes()
+    destination = emulators.unique_name("inventory")
+    s3_client.create_bucket(Bucket=destination)
+    rows = inventories.s3_rows(s3_client, s3_bucket, versions=False)
+    written = inventories.s3_report(
+        lambda key, data: s3_client.put_object(Bucket=destination, Key=key, Body=data),
+        s3_bucket,
+        destination,
+        [*rows, dict(rows[0], **row)],
+        fmt="parquet",
+    )
+    manifest = f"s3://{destination}/{written.manifest_key}"
+    code = main(["track-remote", "--from-inventory", manifest, "--prefix", "h", "--path-prefix", "copy"])
+    out = capsys.readouterr()
+    assert code == 1 and "\x1b" not in out.out + out.err and "Traceback" not in out.err
+    assert said in out.err
+    assert (tracked.repo / INDEX).read_bytes() == before
+
+
+def test_a_token_in_the_report_url_is_refused_unsent_and_masked(
+    s3_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed = "https://acct.blob.core.windows.net/inventory/m.json?sig=cafe0123456789abcdef"
+    err = one_line_error(capsys, ["check", "--inventory", signed], 2)
+    assert "cafe0123456789abcdef" not in err
